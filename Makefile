@@ -1,0 +1,50 @@
+# patrolkg: `make serve` runs the endpoint on the embedded store, `make test` runs the tests.
+# Both create their own virtual environment in .venv and install the package into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STORE ?= var/store
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+SOURCES := pyproject.toml $(shell find src ontology shapes data queries -type f -not -name '*.pyc' 2>/dev/null)
+
+.PHONY: install serve query load test bench clean help
+
+help:
+	@echo "make serve   install, load the bundled data if the store is empty, serve on http://$(HOST):$(PORT)"
+	@echo "make query   install, load if needed, and answer the first competency question"
+	@echo "make test    install and run the test suite"
+	@echo "make bench   run the benchmark (writes docs/benchmarks.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# A real (non-editable) install, so the tests exercise the package as users get it.
+$(VENV)/.installed: $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install --quiet '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(BIN)/patrolkg serve --store $(STORE) --host $(HOST) --port $(PORT)
+
+load: install
+	$(BIN)/patrolkg load --store $(STORE)
+
+query: install
+	@test -d $(STORE) || $(BIN)/patrolkg load --store $(STORE)
+	$(BIN)/patrolkg query --store $(STORE) --format table cq01-patrols
+
+test: install
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var build dist

@@ -1,0 +1,5 @@
+"""``python -m patrolkg`` is the ``patrolkg`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""Executing SPARQL queries as a service does: one query per request, checked before it
+runs (no updates, SERVICE only to allow-listed endpoints), cut at the row limit, and
+stopped at the timeout without blocking anything else.
+
+:func:`execute` does the work for one query on one store. The executors run it off the
+event loop: :class:`ThreadExecutor` in threads (for in-memory stores), and
+:class:`patrolkg.workers.ProcessExecutor` in worker processes that are killed when a
+query runs past the timeout (for stores on disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+
+from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout
+from .namespaces import PREFIXES
+from .negotiation import choose
+from .query import RESULTS_FORMATS
+from .rdfio import RDF_FORMATS
+from .results import write_solutions
+from .store import Store
+
+__all__ = [
+    "QueryRequest",
+    "QueryResponse",
+    "Limits",
+    "RESULT_MEDIA_TYPES",
+    "GRAPH_MEDIA_TYPES",
+    "BOOLEAN_MEDIA_TYPES",
+    "check_query",
+    "execute",
+    "ThreadExecutor",
+]
+
+#: What each kind of result can be written as, the default first.
+RESULT_MEDIA_TYPES: tuple[str, ...] = tuple(RESULTS_FORMATS)
+BOOLEAN_MEDIA_TYPES: tuple[str, ...] = ("application/sparql-results+json", "application/sparql-results+xml", "text/csv", "text/tab-separated-values")
+GRAPH_MEDIA_TYPES: tuple[str, ...] = ("text/turtle", "application/n-triples", "application/ld+json", "application/rdf+xml")
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """One query and how its result is wanted.
+
+    ``choose`` picks a media type from the offered ones (the HTTP layer passes its
+    content negotiation); it is called once the kind of result is known.
+    """
+
+    text: str
+    default_graphs: tuple[str, ...] | None = None
+    named_graphs: tuple[str, ...] | None = None
+    accept: str | None = None  # an Accept header value
+    format: str | None = None  # an explicit media type, overriding ``accept``
+
+
+@dataclass(frozen=True)
+class QueryResponse:
+    body: bytes
+    media_type: str
+    kind: str  # "select", "ask" or "graph"
+    rows: int
+    truncated: bool
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits a query runs under (from :class:`patrolkg.settings.Settings`)."""
+
+    timeout: float = 10.0
+    max_rows: int = 10_000
+    service_allowlist: tuple[str, ...] = ()
+
+
+_COMMENTS_AND_STRINGS = re.compile(
+    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|<[^<>\s]*>|#[^\n]*", re.DOTALL
+)
+_UPDATE_KEYWORD = re.compile(r"^\s*(?:(?:PREFIX\s+[\w.-]*:\s*<>|BASE\s+<>)\s*)*(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.IGNORECASE)
+_SERVICE = re.compile(r"(?<![\w:$?])SERVICE\s+(?:SILENT\s+)?(<[^<>\s]*>|[?$]\w+|[A-Za-z_][\w.-]*:[\w.-]*|:[\w.-]*)", re.IGNORECASE)
+_PREFIX = re.compile(r"PREFIX\s+([A-Za-z_][\w.-]*)?:\s*<([^<>\s]*)>", re.IGNORECASE)
+
+
+def _code_only(text: str) -> str:
+    """The query with strings and comments blanked; IRIs stay."""
+    return _COMMENTS_AND_STRINGS.sub(lambda m: m.group(0) if m.group(0).startswith("<") else " ", text)
+
+
+def _skeleton(text: str) -> str:
+    """The query with strings, comments and IRIs blanked (IRIs become ``<>``)."""
+    return _COMMENTS_AND_STRINGS.sub(lambda m: "<>" if m.group(0).startswith("<") else " ", text)
+
+
+def check_query(text: str, limits: Limits) -> None:
+    """Refuse what a read-only query endpoint must not run, before anything runs.
+
+    >>> check_query("SELECT * WHERE { ?s ?p ?o }", Limits())
+    >>> check_query("INSERT DATA { <http://e/a> <http://e/b> 1 }", Limits())
+    Traceback (most recent call last):
+    ...
+    patrolkg.errors.ForbiddenOperation: SPARQL Update is not accepted by the query service (send updates to /update)
+
+    :raises ForbiddenOperation: for an update, or a SERVICE call to an endpoint that is
+        not allow-listed (or named by a variable).
+    """
+    if _UPDATE_KEYWORD.search(_skeleton(text)):
+        raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
+    code = _code_only(text)
+    prefixes = {(name or ""): iri for name, iri in _PREFIX.findall(code)}
+    for target in _SERVICE.findall(code):
+        if target.startswith(("?", "$")):
+            raise ForbiddenOperation(
+                f"SERVICE {target}: a SERVICE endpoint given by a variable is refused",
+                hint="name an allow-listed endpoint IRI",
+            )
+        if target.startswith("<"):
+            iri = target[1:-1]
+        else:
+            prefix, _, local = target.partition(":")
+            iri = prefixes.get(prefix, "") + local
+        if iri not in limits.service_allowlist:
+            raise ForbiddenOperation(
+                f"SERVICE <{iri}> is not an allowed endpoint; no connection was made",
+                hint="add it to PATROLKG_SERVICE_ALLOWLIST to allow federated queries to it",
+            )
+
+
+def _pick(request: QueryRequest, offered: Sequence[str]) -> str:
+    if request.format:
+        wanted = request.format.split(";", 1)[0].strip().lower()
+        if wanted in offered:
+            return wanted
+        raise NotAcceptable(
+            f"this result cannot be written as {request.format}",
+            hint="choose one of " + ", ".join(offered),
+        )
+    chosen = choose(request.accept, offered)
+    if chosen is None:
+        raise NotAcceptable(
+            f"none of the accepted types ({request.accept}) can represent this result",
+            hint="accept one of " + ", ".join(offered),
+        )
+    return chosen
+
+
+def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None) -> QueryResponse:
+    """Check, run and serialize one query.
+
+    :raises ForbiddenOperation: see :func:`check_query`.
+    :raises patrolkg.errors.QuerySyntaxError: with line and column.
+    :raises NotAcceptable: when no accepted format suits the result.
+    :raises QueryTimeout: when ``check`` says time is up.
+    """
+    started = time.perf_counter()
+    check = check or (lambda: None)
+    check_query(request.text, limits)
+    result = store.query(
+        request.text,
+        default_graphs=request.default_graphs,
+        named_graphs=request.named_graphs,
+    )
+    if isinstance(result, ox.QueryBoolean):
+        media_type = _pick(request, BOOLEAN_MEDIA_TYPES)
+        body = result.serialize(format=ox.QueryResultsFormat.from_media_type(media_type))
+        return QueryResponse(body, media_type, "ask", 1, False, time.perf_counter() - started)
+    if isinstance(result, ox.QuerySolutions):
+        media_type = _pick(request, RESULT_MEDIA_TYPES)
+        written = write_solutions(result, media_type, limit=limits.max_rows, check=check)
+        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started)
+    media_type = _pick(request, GRAPH_MEDIA_TYPES)
+    triples = []
+    truncated = False
+    for index, triple in enumerate(result):
+        if index >= limits.max_rows:
+            truncated = True
+            break
+        if index % 256 == 0:
+            check()
+        triples.append(triple)
+    fmt = RDF_FORMATS[media_type]
+    kwargs = {"prefixes": PREFIXES} if fmt == ox.RdfFormat.TURTLE else {}
+    body = ox.serialize(triples, format=fmt, **kwargs)
+    return QueryResponse(body, media_type, "graph", len(triples), truncated, time.perf_counter() - started)
+
+
+@dataclass
+class ThreadExecutor:
+    """Runs queries in a thread pool so the event loop is never blocked.
+
+    A query past the timeout is answered with :class:`QueryTimeout` at once and told
+    to stop at its next row; a single long step inside the engine (a big aggregate)
+    cannot be interrupted in a thread, which is why stores on disk use the process
+    executor instead.
+    """
+
+    store: Store
+    limits: Limits
+    workers: int = 4
+    _pool: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="patrolkg-query")
+
+    async def run(self, request: QueryRequest) -> QueryResponse:
+        stop = threading.Event()
+        timeout = self.limits.timeout
+
+        def check() -> None:
+            if stop.is_set():
+                raise QueryTimeout(f"the query ran longer than {timeout:g}s and was stopped", setting="PATROLKG_QUERY_TIMEOUT", limit=timeout)
+
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, lambda: execute(self.store, request, self.limits, check=check))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            stop.set()
+            raise QueryTimeout(
+                f"the query ran longer than {timeout:g}s and was stopped",
+                setting="PATROLKG_QUERY_TIMEOUT",
+                limit=timeout,
+            ) from None
+
+    def notify_write(self) -> None:
+        """Called after every commit; threads share the store and need nothing."""
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,150 @@
+"""The one settings object: every limit and switch, declared once with its default,
+its environment variable and its help text. The CLI flags and the README's table are
+generated from :data:`SETTINGS`.
+
+>>> s = Settings.from_env({"PATROLKG_MAX_ROWS": "50"})
+>>> s.max_rows
+50
+>>> Settings.from_env({}, query_timeout=2.5).query_timeout
+2.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Setting", "SETTINGS", "Settings"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is named, parsed and explained."""
+
+    name: str  # attribute of Settings
+    env: str  # environment variable
+    flag: str  # CLI flag
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+    secret: bool = False
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _url_list(text: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    for item in items:
+        if not item.startswith(("http://", "https://")):
+            raise ValueError(f"{item!r} is not an http(s) URL")
+    return items
+
+
+def _origin_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text else None
+
+
+def _optional_str(text: str) -> str | None:
+    return text or None
+
+
+def _base_iri(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or not text.endswith("/"):
+        raise ValueError("must be an http(s) IRI ending in '/'")
+    return text
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("store", "PATROLKG_STORE", "--store", "Directory of the persistent store (default: $XDG_DATA_HOME/patrolkg/store).", _optional_path, None),
+    Setting("query_timeout", "PATROLKG_QUERY_TIMEOUT", "--query-timeout", "Seconds a query may run before it is stopped (503).", _positive_float, 10.0),
+    Setting("max_rows", "PATROLKG_MAX_ROWS", "--max-rows", "Most result rows a query may return; a larger result is truncated and flagged.", _positive_int, 10_000),
+    Setting("max_body_bytes", "PATROLKG_MAX_BODY_BYTES", "--max-body-bytes", "Largest request body accepted, in bytes (413 beyond).", _positive_int, 10 * 1024 * 1024),
+    Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
+    Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that SERVICE may call (none by default).", _url_list, ()),
+    Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
+    Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
+    Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token that authorizes writes; with none, every write is refused.", _optional_str, None, secret=True),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting with its value. Build with :meth:`from_env`."""
+
+    store: Path | None = None
+    query_timeout: float = 10.0
+    max_rows: int = 10_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    query_workers: int = 2
+    service_allowlist: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ("*",)
+    base_iri: str = "https://w3id.org/patrolkg/"
+    write_token: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from environment variables, then ``overrides`` (None means unset).
+
+        :raises ConfigError: naming the variable and what is wrong with its value.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None:
+                values[setting.name] = _parse(setting, raw, setting.env)
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            setting = _by_name(name)
+            values[name] = _parse(setting, value, setting.flag) if isinstance(value, str) else value
+        return cls(**values)
+
+    def public(self) -> dict[str, Any]:
+        """The settings with secrets masked, for logs and the service description."""
+        shown = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            shown[setting.name] = ("***" if value else None) if setting.secret else value
+        return shown
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _by_name(name: str) -> Setting:
+    for setting in SETTINGS:
+        if setting.name == name:
+            return setting
+    raise ConfigError(f"unknown setting {name!r}")
+
+
+def _parse(setting: Setting, raw: str, where: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}={raw!r} is not valid: {exc}", hint=f"{setting.help}"
+        ) from None

@@ -1,0 +1,103 @@
+"""The store interface: what the rest of patrolkg needs from a quad store.
+
+The embedded implementation is :class:`patrolkg.store.oxigraph.OxigraphStore`. A remote
+SPARQL 1.1 store can implement the same protocol without its callers changing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol, Union, runtime_checkable
+
+import pyoxigraph as ox
+
+__all__ = ["Store", "QueryResult", "query_has_dataset", "query_error_location"]
+
+#: What a query returns: solutions (SELECT), a boolean (ASK) or triples (CONSTRUCT/DESCRIBE).
+QueryResult = Union[ox.QuerySolutions, ox.QueryBoolean, ox.QueryTriples]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A quad store patrolkg can load, reason over, validate against and query."""
+
+    def query(
+        self,
+        sparql: str,
+        *,
+        default_graphs: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+    ) -> QueryResult:
+        """Run a SPARQL query.
+
+        Without ``default_graphs``/``named_graphs`` and without FROM/FROM NAMED in the
+        query, the default graph is the union of all named graphs (see docs/model.md).
+        The two arguments override the query's own dataset clauses, as the SPARQL
+        Protocol's ``default-graph-uri``/``named-graph-uri`` do.
+
+        :raises patrolkg.errors.QuerySyntaxError: with line and column.
+        :raises patrolkg.errors.StoreError: when the store cannot be read.
+        """
+        ...
+
+    def graph_names(self) -> list[str]:
+        """IRIs of the named graphs that hold at least one triple, sorted."""
+        ...
+
+    def triple_count(self, graph: str | None = None) -> int:
+        """Triples in one named graph, or quads in the whole store when ``graph`` is None."""
+        ...
+
+    def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
+        """The quads of one named graph, or of the whole store."""
+        ...
+
+    def replace_graphs(self, graphs: Mapping[str, Iterable[ox.Triple]], drop: Iterable[str] = ()) -> None:
+        """Atomically drop ``drop`` and replace each graph in ``graphs`` by its triples.
+
+        Either every change is visible afterwards or none is, even if the process dies.
+
+        :raises patrolkg.errors.StoreError: when the store cannot be written.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store (flush to disk where there is one)."""
+        ...
+
+
+_STRINGS_AND_COMMENTS = re.compile(
+    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|<[^<>\s]*>|#[^\n]*",
+    re.DOTALL,
+)
+_DATASET_CLAUSE = re.compile(r"(?<![\w:$?])FROM\s+(?:NAMED\s+)?(?:<|[A-Za-z_][\w.-]*:|:)", re.IGNORECASE)
+
+
+def query_has_dataset(sparql: str) -> bool:
+    """Whether a query names its own dataset with FROM or FROM NAMED.
+
+    >>> query_has_dataset("SELECT * FROM <http://e/g> WHERE { ?s ?p ?o }")
+    True
+    >>> query_has_dataset('SELECT * WHERE { ?s ?p "FROM <x>" }  # FROM <y>')
+    False
+    """
+    # IRIs are blanked rather than removed so that "FROM <...>" keeps its "<".
+    def blank(match: re.Match[str]) -> str:
+        text = match.group(0)
+        return "<>" if text.startswith("<") else " "
+
+    return bool(_DATASET_CLAUSE.search(_STRINGS_AND_COMMENTS.sub(blank, sparql)))
+
+
+_QUERY_LOCATION = re.compile(r"at (\d+):(\d+)")
+
+
+def query_error_location(message: str) -> tuple[int | None, int | None]:
+    """Line and column from a pyoxigraph query syntax error message.
+
+    >>> query_error_location("error at 2:9: expected one of LATERAL, SERVICE")
+    (2, 9)
+    """
+    match = _QUERY_LOCATION.search(message)
+    return (int(match.group(1)), int(match.group(2))) if match else (None, None)

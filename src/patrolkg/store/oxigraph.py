@@ -1,0 +1,153 @@
+"""The embedded store: pyoxigraph on a directory, or in memory for tests."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from ..errors import QuerySyntaxError, StoreError
+from .base import QueryResult, query_error_location, query_has_dataset
+
+__all__ = ["OxigraphStore"]
+
+# How many triples go into one INSERT DATA chunk of an atomic replacement.
+_INSERT_CHUNK = 50_000
+
+
+class OxigraphStore:
+    """A :class:`patrolkg.store.Store` backed by pyoxigraph.
+
+    >>> store = OxigraphStore(None)
+    >>> t = ox.Triple(ox.NamedNode("http://e/a"), ox.NamedNode("http://e/p"), ox.Literal("x"))
+    >>> store.replace_graphs({"http://e/g": [t]})
+    >>> [row["o"].value for row in store.query("SELECT ?o WHERE { ?s ?p ?o }")]
+    ['x']
+
+    :param path: directory of the persistent store (created if missing), or None for
+        a store that lives in memory only.
+    :raises StoreError: if the directory cannot be opened (locked by another process,
+        unreadable, or not a store).
+    """
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = Path(path) if path is not None else None
+        try:
+            if self.path is not None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._store = ox.Store(str(self.path))
+            else:
+                self._store = ox.Store()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open the store at {self.path}: {exc}",
+                hint="check the directory's permissions, or stop the other patrolkg process using it",
+            ) from None
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def read_only(cls, path: Path | str) -> OxigraphStore:
+        """Open a store directory that nothing writes to any more (a snapshot) for reading.
+
+        :raises StoreError: if it cannot be opened.
+        """
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        try:
+            self._store = ox.Store.read_only(str(path))
+        except OSError as exc:
+            raise StoreError(f"cannot open the snapshot at {path}: {exc}") from None
+        self._write_lock = threading.Lock()
+        return self
+
+    def snapshot(self, target: Path) -> None:
+        """Write a consistent copy of the store to ``target`` (hard links where possible).
+
+        :raises StoreError: for an in-memory store, or if the copy fails.
+        """
+        if self.path is None:
+            raise StoreError("an in-memory store has no snapshots")
+        try:
+            self._store.backup(str(target))
+        except OSError as exc:
+            raise StoreError(f"cannot snapshot the store to {target}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"OxigraphStore({str(self.path) if self.path else None!r})"
+
+    @property
+    def raw(self) -> ox.Store:
+        """The underlying pyoxigraph store, for code inside patrolkg that needs it."""
+        return self._store
+
+    def query(
+        self,
+        sparql: str,
+        *,
+        default_graphs: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+    ) -> QueryResult:
+        options: dict[str, object] = {}
+        if default_graphs is not None or named_graphs is not None:
+            options["default_graph"] = [ox.NamedNode(g) for g in (default_graphs or [])]
+            if named_graphs is not None:
+                options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+        elif not query_has_dataset(sparql):
+            options["use_default_graph_as_union"] = True
+        try:
+            return self._store.query(sparql, **options)
+        except SyntaxError as exc:
+            line, column = query_error_location(str(exc))
+            message = re.sub(r"^error at \d+:\d+: ", "", str(exc))
+            raise QuerySyntaxError(message, line=line, column=column) from None
+        except OSError as exc:
+            raise StoreError(f"cannot read the store: {exc}") from None
+
+    def graph_names(self) -> list[str]:
+        return sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+
+    def triple_count(self, graph: str | None = None) -> int:
+        if graph is None:
+            return len(self._store)
+        query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+        return int(next(iter(self._store.query(query)))["n"].value)
+
+    def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
+        name = ox.NamedNode(graph) if graph is not None else None
+        return self._store.quads_for_pattern(None, None, None, name)
+
+    def replace_graphs(self, graphs: Mapping[str, Iterable[ox.Triple]], drop: Iterable[str] = ()) -> None:
+        # One SPARQL update is one transaction in Oxigraph: readers see all of it or
+        # none of it, and a crash leaves the store as it was.
+        parts = [f"DROP SILENT GRAPH <{g}>" for g in {*drop, *graphs}]
+        for name, triples in graphs.items():
+            chunk: list[str] = []
+            for triple in triples:
+                chunk.append(f"{triple.subject} {triple.predicate} {triple.object} .")
+                if len(chunk) >= _INSERT_CHUNK:
+                    parts.append(_insert_data(name, chunk))
+                    chunk = []
+            if chunk:
+                parts.append(_insert_data(name, chunk))
+        if not parts:
+            return
+        with self._write_lock:
+            try:
+                self._store.update(" ;\n".join(parts))
+            except OSError as exc:
+                raise StoreError(f"cannot write the store: {exc}", hint="nothing was written") from None
+
+    def close(self) -> None:
+        if self.path is not None:
+            try:
+                self._store.flush()
+            except OSError:
+                pass
+        del self._store
+
+
+def _insert_data(graph: str, lines: list[str]) -> str:
+    return f"INSERT DATA {{ GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n} }"

@@ -1,0 +1,80 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; nothing lives at module level."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..execution import Limits, ThreadExecutor
+from ..loading import load_bundle
+from ..settings import Settings
+from ..store import OxigraphStore, Store, default_store_path, open_store
+from ..workers import ProcessExecutor
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .services import Executor, Services
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("patrolkg.web")
+
+
+def _executor_for(store: Store, settings: Settings) -> Executor:
+    """Worker processes for a store on disk (hard timeouts), threads for one in memory."""
+    limits = Limits(timeout=settings.query_timeout, max_rows=settings.max_rows, service_allowlist=settings.service_allowlist)
+    if isinstance(store, OxigraphStore) and store.path is not None:
+        return ProcessExecutor(store, limits, workers=settings.query_workers)
+    return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
+
+
+def create_app(settings: Settings, *, store: Store | None = None, seed: bool = True) -> FastAPI:
+    """Build the patrolkg web application.
+
+    :param settings: every limit and switch (see :mod:`patrolkg.settings`).
+    :param store: an open store to serve; by default the store at ``settings.store``
+        is opened when the app starts and closed when it stops.
+    :param seed: load the bundled data at start-up if the store is empty.
+    """
+    owns_store = store is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store if store is not None else open_store(settings.store or default_store_path())
+        if seed and not opened.graph_names():
+            log.info("the store is empty: loading the bundled data")
+            load_bundle(opened)
+        executor = _executor_for(opened, settings)
+        app.state.services = Services(settings=settings, store=opened, executor=executor)
+        try:
+            yield
+        finally:
+            executor.close()
+            if owns_store:
+                opened.close()
+
+    app = FastAPI(
+        title="patrolkg",
+        version=__version__,
+        description="SPARQL endpoint and Linked Data for the knowledge graph of the Russia–China joint bomber patrols.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_headers=["Accept", "Content-Type"],
+        allow_credentials=False,
+        expose_headers=["Patrolkg-Truncated", "Content-Location"],
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    from . import routes
+
+    routes.include_all(app)
+    return app

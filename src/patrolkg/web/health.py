@@ -1,0 +1,17 @@
+"""Liveness and readiness: ``GET /health``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from .. import __version__
+from .services import Services, services
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["service"], summary="Is the service up, and how big is the store?")
+def health(svc: Services = Depends(services)) -> dict[str, object]:
+    return {"status": "ok", "version": __version__, "graphs": len(svc.store.graph_names())}

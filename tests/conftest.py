@@ -1,0 +1,103 @@
+"""Shared fixtures: small real things, fresh where a test writes.
+
+- ``bundle_store``: an in-memory store loaded with the bundled data, shared by the
+  session; tests must not write to it.
+- ``empty_store``: a fresh in-memory store per test.
+- ``client``: the app through an ASGI test client, over ``bundle_store``.
+- ``live_server``: a real ``patrolkg serve`` in a subprocess on a free loopback port,
+  with its own store directory; yields the base URL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from patrolkg.loading import load_bundle
+from patrolkg.settings import Settings
+from patrolkg.store import Store, open_store
+from patrolkg.web.app import create_app
+
+
+@pytest.fixture(scope="session")
+def bundle_store() -> Store:
+    store = open_store(None)
+    load_bundle(store)
+    return store
+
+
+@pytest.fixture
+def empty_store() -> Store:
+    return open_store(None)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env({})
+
+
+@pytest.fixture
+def client(bundle_store: Store, settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings, store=bundle_store, seed=False)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A ``patrolkg serve`` subprocess; ``url`` is its base URL (no trailing slash)."""
+
+    def __init__(self, store_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra = extra
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = store_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> LiveServer:
+        command = [sys.executable, "-m", "patrolkg", "serve", "--store", str(self.store_dir), "--port", str(self.port), "--log-level", "warning", *self.extra]
+        self.process = subprocess.Popen(command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path_factory.mktemp("live") / "store").start()
+    yield server
+    server.stop()
