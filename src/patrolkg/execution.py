@@ -24,7 +24,7 @@ from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
-from .rdfio import RDF_FORMATS
+from .rdfio import RDF_FORMATS, serialize_triples
 from .results import write_solutions
 from .store import Store
 
@@ -184,9 +184,7 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
         if index % 256 == 0:
             check()
         triples.append(triple)
-    fmt = RDF_FORMATS[media_type]
-    kwargs = {"prefixes": PREFIXES} if fmt == ox.RdfFormat.TURTLE else {}
-    body = ox.serialize(triples, format=fmt, **kwargs)
+    body = serialize_triples(triples, RDF_FORMATS[media_type], PREFIXES)
     return QueryResponse(body, media_type, "graph", len(triples), truncated, time.perf_counter() - started)
 
 

@@ -9,7 +9,7 @@ reasoning.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
@@ -41,7 +41,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-def load_bundle(store: Store, *, progress: Progress = _quiet) -> LoadReport:
+def load_bundle(store: Store, *, progress: Progress = _quiet, bundle: Sequence[resources.BundledGraph] | None = None) -> LoadReport:
     """Rebuild the bundled graphs (ontology, reference, articles, links) and the inferred graph.
 
     >>> from patrolkg.store import open_store
@@ -50,6 +50,7 @@ def load_bundle(store: Store, *, progress: Progress = _quiet) -> LoadReport:
     >>> report.inferred > 0
     True
 
+    :param bundle: the graphs to build; the shipped bundle by default.
     :raises patrolkg.errors.RdfSyntaxError: a bundled file is malformed (file, line, column);
         the store keeps its previous content.
     :raises patrolkg.errors.ValidationFailed: the bundled data does not conform.
@@ -58,8 +59,7 @@ def load_bundle(store: Store, *, progress: Progress = _quiet) -> LoadReport:
     started = time.perf_counter()
     scratch = ox.Store()
     parsed: dict[str, list[ox.Triple]] = {}
-    bundle = resources.bundle()
-    for item in bundle:
+    for item in bundle if bundle is not None else resources.bundle():
         progress(f"parse {item.label}")
         quads = parse_rdf(item.read_bytes(), ox.RdfFormat.TURTLE, source=item.label, base_iri=str(item.graph))
         parsed[str(item.graph)] = [q.triple for q in quads]

@@ -8,7 +8,7 @@ import pyoxigraph as ox
 
 from .errors import UnsupportedFormat
 from .namespaces import PREFIXES
-from .rdfio import RDF_FORMATS, rdf_format
+from .rdfio import rdf_format, serialize_triples
 from .store import QueryResult, Store
 
 __all__ = [
@@ -82,8 +82,7 @@ def serialize_result(result: QueryResult, fmt: str) -> tuple[bytes, str]:
                 f"a CONSTRUCT or DESCRIBE result cannot be written as {fmt!r}",
                 hint="use turtle, ntriples, jsonld or rdfxml",
             ) from None
-        kwargs = {"prefixes": PREFIXES} if rdf == ox.RdfFormat.TURTLE else {}
-        return result.serialize(format=rdf, **kwargs), rdf.media_type
+        return serialize_triples(result, rdf, PREFIXES), rdf.media_type
     target = results_format(fmt)
     return result.serialize(format=target.native), target.media_type
 
@@ -145,6 +144,3 @@ def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
-
-# Media types accepted for graph results, re-exported for the HTTP layer.
-GRAPH_MEDIA_TYPES = tuple(t for t in RDF_FORMATS if t not in ("application/n-quads", "application/trig"))

@@ -1,0 +1,299 @@
+"""The SPARQL 1.1 Protocol at ``/sparql`` (https://www.w3.org/TR/sparql11-protocol/).
+
+- A query arrives by GET (``?query=``), by POST as a form
+  (``application/x-www-form-urlencoded``, ``query=``) or by POST as the body
+  (``application/sparql-query``); exactly one query per request, in UTF-8.
+- ``default-graph-uri`` and ``named-graph-uri`` (repeatable) set the dataset and
+  override the query's FROM and FROM NAMED; a graph the store does not hold is empty.
+- The result format comes from the ``format`` parameter when given (a short name such
+  as ``json`` or ``turtle``, or a media type), else from the Accept header.
+- A GET without a query returns the service description to RDF clients and sends
+  browsers to the query UI at ``/query``.
+
+Each failure has one status: 400 (malformed request, syntax error with line and
+column, an update, a SERVICE call that is not allow-listed), 405 (a method other than
+GET, HEAD or POST), 406 (no acceptable format), 415 (unsupported Content-Type or a
+charset other than UTF-8), 503 (past ``PATROLKG_QUERY_TIMEOUT``). Queries run in the
+executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import pyoxigraph as ox
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ForbiddenOperation, NotAcceptable
+from ..execution import GRAPH_MEDIA_TYPES, QueryRequest
+from ..negotiation import choose
+from .errors import HttpError
+from .service_description import describe, serialize_description
+from .services import services
+
+__all__ = ["router", "TRUNCATED_HEADER", "FORMAT_NAMES", "ALLOWED_METHODS"]
+
+router = APIRouter(tags=["sparql"])
+
+#: Set on a response whose rows were cut at the maximum, as ``max-rows=<N>``. It is the
+#: HTTP layer's signal, so it is defined here (and exposed to browsers by the CORS setup).
+TRUNCATED_HEADER = "Patrolkg-Truncated"
+
+#: The methods /sparql answers, as sent in ``Allow``.
+ALLOWED_METHODS = "GET, HEAD, POST"
+
+#: Short names of the ``format`` parameter. ``json`` and ``xml`` name a results format
+#: and a graph format; the one that suits the query's result is used. ``json-ld``,
+#: ``rdf+xml`` and ``n3`` are the names SPARQLWrapper sends.
+FORMAT_NAMES: dict[str, tuple[str, ...]] = {
+    "json": ("application/sparql-results+json", "application/ld+json"),
+    "xml": ("application/sparql-results+xml", "application/rdf+xml"),
+    "csv": ("text/csv",),
+    "tsv": ("text/tab-separated-values",),
+    "turtle": ("text/turtle",),
+    "ntriples": ("application/n-triples",),
+    "jsonld": ("application/ld+json",),
+    "rdfxml": ("application/rdf+xml",),
+    "json-ld": ("application/ld+json",),
+    "rdf+xml": ("application/rdf+xml",),
+    "n3": ("text/turtle",),  # Turtle is N3
+}
+
+_FORM = "application/x-www-form-urlencoded"
+_SPARQL_QUERY = "application/sparql-query"
+_SPARQL_UPDATE = "application/sparql-update"
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii"})
+_HTML = "text/html"
+_VARY = {"Vary": "Accept"}
+
+Pairs = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """What one request asks for, read from its parameters and body."""
+
+    query: str
+    default_graphs: tuple[str, ...] | None
+    named_graphs: tuple[str, ...] | None
+    formats: tuple[str, ...]
+
+
+# --- reading the request ---------------------------------------------------------
+
+
+def _not_utf8(where: str, error: UnicodeDecodeError) -> HttpError:
+    return HttpError(
+        400,
+        "not_utf8",
+        f"{where} is not valid UTF-8 (byte {error.start})",
+        hint="encode the query and its parameters in UTF-8",
+    )
+
+
+def _pairs(raw: bytes, where: str) -> Pairs:
+    """Decode ``name=value&...`` strictly: percent-escapes must spell UTF-8."""
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(where, error) from None
+
+
+def _content_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """The media type of a Content-Type header (lower case) and its parameters."""
+    if not header:
+        return "", {}
+    media_type, *rest = header.split(";")
+    params = {}
+    for piece in rest:
+        name, _, value = piece.partition("=")
+        params[name.strip().lower()] = value.strip().strip('"').lower()
+    return media_type.strip().lower(), params
+
+
+def _require_utf8(media_type: str, params: dict[str, str]) -> None:
+    charset = params.get("charset")
+    if charset is not None and charset not in _UTF8_NAMES:
+        raise HttpError(
+            415,
+            "unsupported_charset",
+            f"{media_type} with charset={charset} is not accepted: SPARQL requests are UTF-8",
+            hint="send the request in UTF-8 (charset=utf-8, or no charset)",
+        )
+
+
+def _refuse_update() -> ForbiddenOperation:
+    return ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
+
+
+def _graphs(pairs: Pairs, name: str) -> tuple[str, ...] | None:
+    values = tuple(value for key, value in pairs if key == name)
+    for value in values:
+        try:
+            ox.NamedNode(value)
+        except ValueError:
+            raise HttpError(400, "bad_graph_uri", f"{name}={value!r} is not an absolute IRI", hint="give each graph as an absolute IRI") from None
+    return values or None
+
+
+def _operation(pairs: Pairs, *, body_query: str | None = None) -> _Operation:
+    """The one query of a request and its dataset and format parameters.
+
+    :raises HttpError: 400 for no query, an empty one or more than one.
+    :raises ForbiddenOperation: 400 for an update.
+    """
+    if any(key == "update" for key, _ in pairs):
+        raise _refuse_update()
+    queries = [value for key, value in pairs if key == "query"]
+    if body_query is not None:
+        queries.append(body_query)
+    if len(queries) > 1:
+        raise HttpError(400, "multiple_queries", f"the request holds {len(queries)} queries; send exactly one", hint="give the query once, in the URL, the form or the body")
+    if not queries:
+        raise HttpError(400, "missing_query", "the request holds no query", hint="send the query as the query parameter")
+    if not queries[0].strip():
+        raise HttpError(400, "missing_query", "the query is empty", hint="send a SPARQL query")
+    formats = tuple(value for key, value in pairs if key == "format" and value.strip())
+    return _Operation(queries[0], _graphs(pairs, "default-graph-uri"), _graphs(pairs, "named-graph-uri"), formats)
+
+
+def _media_types(formats: Sequence[str]) -> list[str]:
+    """The media types the ``format`` values name, in order, without repeats.
+
+    :raises NotAcceptable: for a value that is neither a short name nor a media type.
+    """
+    wanted: list[str] = []
+    for value in formats:
+        key = value.split(";", 1)[0].strip().lower()
+        named = FORMAT_NAMES.get(key, (key,) if "/" in key else None)
+        if named is None:
+            raise NotAcceptable(f"unknown format {value!r}", hint="use one of " + ", ".join(FORMAT_NAMES) + ", or a media type")
+        wanted += [media_type for media_type in named if media_type not in wanted]
+    return wanted
+
+
+# --- answering ---------------------------------------------------------------------
+
+
+def _content_type_header(media_type: str) -> str:
+    return f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type
+
+
+async def _answer(request: Request, operation: _Operation) -> Response:
+    svc = services(request)
+    wanted = _media_types(operation.formats)
+    # One named type is asked for exactly; several (``format=xml``) are alternatives.
+    query = QueryRequest(
+        text=operation.query,
+        default_graphs=operation.default_graphs,
+        named_graphs=operation.named_graphs,
+        accept=", ".join(wanted) if len(wanted) > 1 else request.headers.get("accept"),
+        format=wanted[0] if len(wanted) == 1 else None,
+    )
+    result = await svc.executor.run(query)
+    headers = dict(_VARY)
+    if result.truncated:
+        headers[TRUNCATED_HEADER] = f"max-rows={svc.limits.max_rows}"
+    return Response(result.body, headers={**headers, "Content-Type": _content_type_header(result.media_type)})
+
+
+async def _service_description(request: Request, formats: Sequence[str]) -> Response:
+    offered = (*GRAPH_MEDIA_TYPES, _HTML)
+    wanted = _media_types(formats)
+    if wanted:
+        chosen = next((media_type for media_type in wanted if media_type in offered), None)
+    else:
+        chosen = choose(request.headers.get("accept"), offered)
+    if chosen is None:
+        raise NotAcceptable(
+            "the service description cannot be written in any accepted type",
+            hint="accept one of " + ", ".join(offered),
+        )
+    if chosen == _HTML:
+        return RedirectResponse("/query", status_code=303, headers=_VARY)
+    svc = services(request)
+    endpoint = str(request.url_for("sparql_get"))
+    triples = await run_in_threadpool(describe, svc.store, endpoint, service_allowlist=svc.settings.service_allowlist)
+    body = serialize_description(triples, chosen)
+    return Response(body, headers={**_VARY, "Content-Type": _content_type_header(chosen)})
+
+
+# --- routes ------------------------------------------------------------------------
+
+_PARAMETERS = [
+    {"name": "query", "in": "query", "schema": {"type": "string"}, "description": "The SPARQL query. Without it, GET returns the service description (or, to browsers, a redirect to /query)."},
+    {"name": "default-graph-uri", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "description": "A graph of the default graph (repeatable); overrides FROM."},
+    {"name": "named-graph-uri", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "description": "A named graph (repeatable); overrides FROM NAMED."},
+    {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "json, xml, csv, tsv, turtle, ntriples, jsonld, rdfxml or a media type; overrides Accept."},
+]
+
+
+@router.api_route(
+    "/sparql",
+    methods=["GET", "HEAD"],
+    name="sparql_get",
+    summary="Run a SPARQL query given in the URL, or describe the service",
+    openapi_extra={"parameters": _PARAMETERS},
+)
+async def sparql_get(request: Request) -> Response:
+    pairs = _pairs(request.scope["query_string"], "the query string")
+    names = {key for key, _ in pairs}
+    if "update" in names:
+        raise ForbiddenOperation("SPARQL Update cannot be sent with GET, and is not accepted by the query service")
+    if "query" not in names:
+        return await _service_description(request, [value for key, value in pairs if key == "format" and value.strip()])
+    return await _answer(request, _operation(pairs))
+
+
+@router.post(
+    "/sparql",
+    name="sparql_post",
+    summary="Run a SPARQL query sent as a form or as the request body",
+    openapi_extra={
+        "parameters": _PARAMETERS[1:],
+        "requestBody": {
+            "required": True,
+            "content": {
+                _SPARQL_QUERY: {"schema": {"type": "string"}},
+                _FORM: {"schema": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}},
+            },
+        },
+    },
+)
+async def sparql_post(request: Request) -> Response:
+    media_type, params = _content_type(request.headers.get("content-type"))
+    url_pairs = _pairs(request.scope["query_string"], "the query string")
+    if media_type == _SPARQL_UPDATE:
+        raise _refuse_update()
+    if media_type not in (_FORM, _SPARQL_QUERY):
+        shown = media_type or "a body without Content-Type"
+        raise HttpError(
+            415,
+            "unsupported_media_type",
+            f"a query cannot be sent as {shown}",
+            hint=f"POST the query as {_SPARQL_QUERY}, or as {_FORM} with a query parameter",
+        )
+    _require_utf8(media_type, params)
+    body = await request.body()
+    if media_type == _FORM:
+        return await _answer(request, _operation(url_pairs + _pairs(body, "the form")))
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8("the query", error) from None
+    return await _answer(request, _operation(url_pairs, body_query=text))
+
+
+@router.api_route("/sparql", methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
+async def sparql_other(request: Request) -> Response:
+    raise HttpError(
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on /sparql",
+        hint="query with GET or POST",
+        headers={"Allow": ALLOWED_METHODS},
+    )
