@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 SOURCES := pyproject.toml $(shell find src ontology shapes data queries -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: install serve query load test bench clean help
+.PHONY: install serve query load test bench docs clean help
 
 help:
 	@echo "make serve   install, load the bundled data if the store is empty, serve on http://$(HOST):$(PORT)"
@@ -48,3 +48,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var build dist
+
+docs: install
+	$(BIN)/python tests/test_docs.py --write

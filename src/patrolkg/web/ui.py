@@ -38,7 +38,6 @@ router = APIRouter()
 STATIC_FILES: dict[str, str] = {
     "ui.css": "text/css; charset=utf-8",
     "ui.js": "text/javascript; charset=utf-8",
-    "ld.css": "text/css; charset=utf-8",  # entity pages (web/linked_data.py)
 }
 
 # The pages load nothing from elsewhere; the policy makes that a guarantee.
@@ -51,29 +50,43 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-_NAV = (("/query", "Query"), ("/timeline", "Timeline"), ("/sparql", "SPARQL service"), ("/.well-known/void", "VoID"))
+_NAV = (("/query", "Query"), ("/timeline", "Timeline"), ("/ontology", "Ontology"))
 
 
 # ------------------------------------------------------------------ helpers
 
 
-def entity_href(base_iri: str) -> Callable[[str], str]:
-    """Map an IRI to a link: ``<base>id/...`` to the local page ``/id/...``, others as is.
+def local_links(base_iri: str, root: str = "") -> list[tuple[str, str]]:
+    """The IRI prefixes this server has pages for, each with the path that serves it."""
+    return [(base_iri + "id/", root + "/id/"), (base_iri + "ontology", root + "/ontology")]
+
+
+def entity_href(base_iri: str, root: str = "") -> Callable[[str], str]:
+    """Map an IRI to a link: ``<base>id/...`` to the local page ``/id/...`` (the ontology
+    to ``/ontology``), any other IRI to itself.
 
     >>> href = entity_href("https://w3id.org/patrolkg/")
     >>> href("https://w3id.org/patrolkg/id/state/japan")
     '/id/state/japan'
+    >>> href("https://w3id.org/patrolkg/ontology#JointPatrol")
+    '/ontology#JointPatrol'
     >>> href("http://www.wikidata.org/entity/Q17")
     'http://www.wikidata.org/entity/Q17'
     """
-    local = base_iri + "id/"
+    links = local_links(base_iri, root)
 
     def href(iri: str) -> str:
-        if iri.startswith(local) and len(iri) > len(local):
-            return "/id/" + quote(iri[len(local):], safe="/:@!$&'()*+,;=-._~%")
+        for prefix, path in links:
+            if iri.startswith(prefix) and (len(iri) > len(prefix) or not prefix.endswith("/")):
+                return path + quote(iri[len(prefix):], safe="/:@!$&'()*+,;=-._~%#")
         return iri
 
     return href
+
+
+def _root(request: Request) -> str:
+    """Where the app is mounted (``root_path``), for links that survive a proxy prefix."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
 
 
 def _script_json(value: object) -> str:
@@ -92,15 +105,16 @@ def _static(name: str) -> tuple[bytes, str] | None:
     return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
 
 
-def _asset(name: str) -> str:
+def _asset(name: str, root: str) -> str:
     """The URL of a static file, versioned so that browsers fetch each version once."""
     found = _static(name)
-    return f"/static/{name}?v={found[1].strip(chr(34))[:10]}" if found else f"/static/{name}"
+    return f"{root}/static/{name}?v={found[1].strip(chr(34))[:10]}" if found else f"{root}/static/{name}"
 
 
-def _page(title: str, main: str, *, current: str = "", description: str = "") -> HTMLResponse:
+def _page(request: Request, title: str, main: str, *, current: str = "", description: str = "") -> HTMLResponse:
+    root = _root(request)
     nav = "".join(
-        f'<a href="{path}"{" aria-current=page" if path == current else ""}>{label}</a>' for path, label in _NAV
+        f'<a href="{root}{path}"{" aria-current=page" if path == current else ""}>{label}</a>' for path, label in _NAV
     )
     meta = f'<meta name="description" content="{escape(description)}">' if description else ""
     body = (
@@ -108,13 +122,14 @@ def _page(title: str, main: str, *, current: str = "", description: str = "") ->
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} · patrolkg</title>{meta}"
-        f'<link rel="stylesheet" href="{_asset("ui.css")}"><link rel="icon" href="data:,">'
-        f'<script src="{_asset("ui.js")}" defer></script></head>'
-        f'<body><header class="site"><a class="brand" href="/"><span class="brand-mark" aria-hidden="true">◆</span>patrolkg</a>'
+        f'<link rel="stylesheet" href="{_asset("ui.css", root)}"><link rel="icon" href="data:,">'
+        f'<script src="{_asset("ui.js", root)}" defer></script></head>'
+        f'<body><header class="site"><a class="brand" href="{root}/"><span class="brand-mark" aria-hidden="true">◆</span>patrolkg</a>'
         f'<nav aria-label="main">{nav}</nav></header>'
         f"<main>{main}</main>"
         f'<footer class="site"><p>patrolkg {escape(__version__)} · a knowledge graph of the Russia–China joint bomber patrols · '
-        f'<a href="/sparql">SPARQL endpoint</a> · <a href="/.well-known/void">VoID</a></p></footer>'
+        f'SPARQL endpoint <code>{root}/sparql</code> (<a href="{root}/sparql?format=turtle">service description</a>) · '
+        f'<a href="{root}/.well-known/void">VoID</a></p></footer>'
         "</body></html>\n"
     )
     return HTMLResponse(body, headers=_SECURITY_HEADERS)
