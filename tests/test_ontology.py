@@ -12,7 +12,7 @@ import pyoxigraph as ox
 import pytest
 import rdflib
 from rdflib.compare import isomorphic
-from rdflib.namespace import DCTERMS, FOAF, ORG, OWL, PROV, RDF, RDFS, SKOS, XSD, Namespace
+from rdflib.namespace import DCTERMS, FOAF, ORG, OWL, PROV, RDF, RDFS, SKOS, Namespace
 
 from patrolkg import resources
 from patrolkg.namespaces import PK, PKID
@@ -23,7 +23,7 @@ ERRORS = Namespace("http://www.daml.org/2002/03/agents/agent-ont#")  # where owl
 MODEL_DOC = Path(__file__).parents[1] / "docs" / "model.md"
 
 STANDARD_NAMESPACES = {
-    "rdf": str(RDF), "rdfs": str(RDFS), "owl": str(OWL), "xsd": str(XSD), "skos": str(SKOS),
+    "rdf": str(RDF), "rdfs": str(RDFS), "owl": str(OWL), "xsd": str(rdflib.XSD), "skos": str(SKOS),
     "dcterms": str(DCTERMS), "dc": "http://purl.org/dc/elements/1.1/", "prov": str(PROV), "org": str(ORG),
     "foaf": str(FOAF), "vann": str(VANN), "sh": "http://www.w3.org/ns/shacl#",
 }
@@ -42,30 +42,35 @@ MODEL_SUPERCLASSES: dict[str, tuple[rdflib.URIRef, ...]] = {
     "Statement": (PK.Reaction,), "MilitaryResponse": (PK.Reaction,), "Plan": (PROV.Plan,),
     "Document": (PROV.Entity,), "AircraftType": (SKOS.Concept,), "AircraftCategory": (SKOS.Concept,),
     "Stance": (SKOS.Concept,), "Place": (PROV.Location,), "Article": (PROV.Entity, FOAF.Document),
+    "Submission": (PROV.Entity,), "SubmissionStatus": (SKOS.Concept,),
 }
 
 # property: (domain, range); None where the model gives none (or a range on purpose left out).
 MODEL_DOMAIN_RANGE: dict[str, tuple[rdflib.URIRef | None, rdflib.URIRef | None]] = {
     "memberOf": (PROV.Agent, ORG.Organization), "hasMember": (ORG.Organization, PROV.Agent),
     "allyOf": (PK.State, PK.State), "partOf": (None, None), "militaryRank": (PK.Person, PK.MilitaryRank),
-    "ordinal": (PK.JointPatrol, XSD.positiveInteger), "date": (PK.Event, None),
+    "ordinal": (PK.JointPatrol, rdflib.XSD.positiveInteger), "date": (PK.Event, None),
     "participant": (PK.Event, PROV.Agent), "aircraftType": (PK.JointPatrol, PK.AircraftType),
     "aircraftCategory": (PK.JointPatrol, PK.AircraftCategory),
-    "aircraftCount": (PK.JointPatrol, XSD.nonNegativeInteger), "operator": (PK.AircraftType, PK.State),
-    "nuclearCapable": (PK.AircraftType, XSD.boolean), "flewNear": (PK.JointPatrol, PK.State),
+    "aircraftCount": (PK.JointPatrol, rdflib.XSD.nonNegativeInteger), "operator": (PK.AircraftType, PK.State),
+    "nuclearCapable": (PK.AircraftType, rdflib.XSD.boolean), "flewNear": (PK.JointPatrol, PK.State),
     "approachedAirspaceOf": (PK.JointPatrol, PK.State), "breachedAirspaceOf": (PK.JointPatrol, PK.State),
-    "airspaceBreached": (PK.JointPatrol, XSD.boolean), "coincidedWith": (PK.Event, PK.Event),
+    "airspaceBreached": (PK.JointPatrol, rdflib.XSD.boolean), "coincidedWith": (PK.Event, PK.Event),
     "location": (PK.Event, PK.Place), "aggressor": (PK.Invasion, PK.State), "invadedState": (PK.Invasion, PK.State),
-    "commemorates": (PK.Commemoration, XSD.string), "respondsTo": (PK.Reaction, PK.Event),
+    "commemorates": (PK.Commemoration, rdflib.XSD.string), "respondsTo": (PK.Reaction, PK.Event),
     "about": (PK.Statement, None), "speaker": (PK.Reaction, PROV.Agent), "inPost": (PK.Statement, ORG.Post),
     "onBehalfOf": (PK.Reaction, PK.State), "addressedTo": (PK.Statement, PROV.Agent),
     "stance": (PK.Reaction, PK.Stance), "quote": (PK.Statement, RDF.langString),
     "summary": (PK.Reaction, RDF.langString), "claimsPartOf": (PK.Statement, None),
-    "claimsAlignedWith": (PK.Statement, PK.Event), "sourceText": (None, XSD.string), "headline": (PK.Article, None),
+    "claimsAlignedWith": (PK.Statement, PK.Event), "sourceText": (None, rdflib.XSD.string), "headline": (PK.Article, None),
+    "dataGraph": (PK.Submission, None), "submitter": (PK.Submission, rdflib.XSD.string),
+    "status": (PK.Submission, PK.SubmissionStatus), "tripleCount": (PK.Submission, rdflib.XSD.integer),
+    "retractedBy": (PK.Submission, rdflib.XSD.string), "retractedAt": (PK.Submission, rdflib.XSD.dateTime),
+    "retractedData": (PK.Submission, rdflib.XSD.string),
 }
 DATATYPE_PROPERTIES = {
     "ordinal", "date", "aircraftCount", "nuclearCapable", "airspaceBreached", "commemorates", "quote", "summary",
-    "sourceText", "headline",
+    "sourceText", "headline", "submitter", "tripleCount", "retractedBy", "retractedAt", "retractedData",
 }
 MODEL_SUPERPROPERTIES = {
     "memberOf": ORG.memberOf, "hasMember": ORG.hasMember, "partOf": DCTERMS.isPartOf,
@@ -77,6 +82,7 @@ MODEL_CHARACTERISTICS = [
     (PK.airspaceBreached, RDF.type, OWL.FunctionalProperty), (PK.date, RDF.type, OWL.FunctionalProperty),
     (PK.coincidedWith, RDF.type, OWL.SymmetricProperty), (PK.allyOf, RDF.type, OWL.SymmetricProperty),
     (PK.partOf, RDF.type, OWL.TransitiveProperty), (PK.memberOf, OWL.inverseOf, PK.hasMember),
+    (PK.status, RDF.type, OWL.FunctionalProperty),
     (PK.Event, OWL.disjointWith, PROV.Agent), (PK.Event, OWL.disjointWith, PK.Article),
 ]
 MODEL_SCHEMES = {
@@ -86,6 +92,7 @@ MODEL_SCHEMES = {
                         "foreign-ministry-spokesperson defense-ministry-spokesperson"),
     PK.AircraftCategoryScheme: ("aircraft-category", "strategic-bomber bomber fighter-jet"),
     PK.MilitaryRankScheme: ("rank", "senior-colonel"),
+    PK.SubmissionStatusScheme: ("submission-status", "accepted retracted"),
 }
 
 PREFIXES = "\n".join(

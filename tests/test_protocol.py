@@ -53,6 +53,11 @@ EXPECTED_NAMES_GRAPH = f"""
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
 
+def short_id(value: object) -> str | None:
+    """Test ids that name the query's kind rather than spell it out."""
+    return {NAMES: "select", NAMES_GRAPH: "construct", "ASK {}": "ask"}.get(value) if isinstance(value, str) else None
+
+
 def fill(store: Store, graphs: dict[str, str]) -> Store:
     store.replace_graphs({name: [q.triple for q in ox.parse(text.encode(), format=ox.RdfFormat.N_TRIPLES)] for name, text in graphs.items()})
     return store
@@ -189,6 +194,11 @@ def test_non_ascii_query_in_utf8(api: TestClient, store: Store) -> None:
     assert direct.json()["boolean"] is True
 
 
+def test_relative_iris_resolve_against_the_base_iri(api: TestClient) -> None:
+    response = api.get("/sparql", params={"query": "SELECT ?x WHERE { BIND(<id/state/japan> AS ?x) }"})
+    assert response.json()["results"]["bindings"][0]["x"]["value"] == "https://w3id.org/patrolkg/id/state/japan"
+
+
 def test_head_answers_like_get_without_a_body(api: TestClient) -> None:
     response = api.head("/sparql", params={"query": "ASK {}"})
     assert response.status_code == 200
@@ -249,6 +259,7 @@ def test_describe_is_a_graph(api: TestClient) -> None:
         (NAMES_GRAPH, "application/rdf+xml;q=0.8, application/ld+json;q=0.9", "application/ld+json"),
         (NAMES_GRAPH, "text/turtle;q=0, */*", "application/n-triples"),
     ],
+    ids=short_id,
 )
 def test_conneg_with_q_values_and_wildcards(api: TestClient, query: str, accept: str | None, chosen: str) -> None:
     headers = {"Accept": accept} if accept is not None else {}
@@ -265,7 +276,7 @@ def test_conneg_with_q_values_and_wildcards(api: TestClient, query: str, accept:
         (NAMES, "text/turtle"),
         (NAMES, "application/sparql-results+json;q=0"),
         (NAMES_GRAPH, "application/sparql-results+json"),
-    ],
+    ],    ids=short_id,
 )
 def test_406_when_nothing_acceptable(api: TestClient, query: str, accept: str) -> None:
     error = error_of(api.get("/sparql", params={"query": query}, headers={"Accept": accept}), 406)
@@ -289,7 +300,7 @@ def test_406_when_nothing_acceptable(api: TestClient, query: str, accept: str) -
         (NAMES_GRAPH, "xml", "application/rdf+xml"),
         (NAMES_GRAPH, "json", "application/ld+json"),
         (NAMES_GRAPH, "text/turtle", "text/turtle"),
-    ],
+    ],    ids=short_id,
 )
 def test_format_parameter_overrides_accept(api: TestClient, query: str, fmt: str, chosen: str) -> None:
     # The Accept header asks for something else: the parameter wins.
@@ -304,7 +315,7 @@ def test_format_parameter_in_a_form(api: TestClient) -> None:
     assert names_from_csv(response.content) == ["Alice", "Bob"]
 
 
-@pytest.mark.parametrize(("query", "fmt"), [(NAMES, "turtle"), (NAMES_GRAPH, "csv"), (NAMES, "yaml")])
+@pytest.mark.parametrize(("query", "fmt"), [(NAMES, "turtle"), (NAMES_GRAPH, "csv"), (NAMES, "yaml")], ids=short_id)
 def test_format_parameter_that_cannot_be_met_is_406(api: TestClient, query: str, fmt: str) -> None:
     error = error_of(api.get("/sparql", params={"query": query, "format": fmt}), 406)
     assert error["code"] == "not_acceptable"
@@ -544,6 +555,13 @@ def test_browsers_are_sent_to_the_query_ui(api: TestClient) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/query"
     assert "Accept" in response.headers["vary"]
+
+
+def test_browsers_are_sent_to_the_query_ui_under_the_root_path(store: Store) -> None:
+    app = create_app(Settings.from_env({}), store=store, seed=False)
+    with TestClient(app, root_path="/kg") as api:
+        response = api.get("/sparql", headers={"Accept": BROWSER_ACCEPT}, follow_redirects=False)
+    assert response.headers["location"] == "/kg/query"
 
 
 def test_openapi_documents_the_endpoint(api: TestClient) -> None:

@@ -57,6 +57,7 @@ class QueryRequest:
     text: str
     default_graphs: tuple[str, ...] | None = None
     named_graphs: tuple[str, ...] | None = None
+    base_iri: str | None = None  # resolves relative IRIs in the query (its BASE wins)
     accept: str | None = None  # an Accept header value
     format: str | None = None  # an explicit media type, overriding ``accept``
 
@@ -165,6 +166,7 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
         request.text,
         default_graphs=request.default_graphs,
         named_graphs=request.named_graphs,
+        base_iri=request.base_iri,
     )
     if isinstance(result, ox.QueryBoolean):
         media_type = _pick(request, BOOLEAN_MEDIA_TYPES)

@@ -8,6 +8,10 @@ round after round, until nothing new is derived.
 
 The ``owl:sameAs`` link set to Wikidata is not reasoned over: the eq-rep rules would
 copy every fact about an entity onto its Wikidata IRI, which says nothing new.
+
+Entailments that mention a blank node are not materialized: the only blank nodes
+patrolkg stores are the ontology's anonymous axiom nodes (user data is skolemized on
+write), and a copy of such a node in another graph could not be joined back to it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "Materialization",
     "is_boilerplate",
     "schema_closure",
+    "bundled_schema_closure",
     "materialize",
     "find_inconsistencies",
 ]
@@ -117,10 +122,12 @@ def _to_ox(term: rdflib.term.Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
 
 
 def is_boilerplate(s: rdflib.term.Node, p: rdflib.term.Node, o: rdflib.term.Node) -> bool:
-    """owlrl output that says nothing about patrolkg's world: facts about literals and
-    XML Schema datatypes, reflexive sameAs/equivalence/sub-class triples, and typing
-    everything as owl:Thing or rdfs:Resource."""
+    """owlrl output that says nothing about patrolkg's world: facts about literals,
+    XML Schema datatypes and anonymous axiom nodes, reflexive sameAs/equivalence/
+    sub-class triples, and typing everything as owl:Thing or rdfs:Resource."""
     if isinstance(s, rdflib.Literal) or str(s).startswith(str(XSD)):
+        return True
+    if isinstance(s, rdflib.BNode) or isinstance(o, rdflib.BNode):
         return True
     if s == o and p in (OWL.sameAs, OWL.equivalentClass, OWL.equivalentProperty, RDFS.subClassOf, RDFS.subPropertyOf):
         return True
@@ -146,12 +153,24 @@ def _schema_closure_cached(ontology_ntriples: str) -> frozenset[ox.Triple]:
 
 
 def schema_closure(ontology_triples: Iterable[ox.Triple]) -> frozenset[ox.Triple]:
-    """The triples owlrl's OWL-RL closure adds to the ontology alone (cached).
+    """The triples owlrl's OWL-RL closure adds to the ontology alone (cached by content).
 
     :param ontology_triples: the ontology graph.
     """
     text = ox.serialize(sorted(ontology_triples, key=str), format=ox.RdfFormat.N_TRIPLES).decode()
     return _schema_closure_cached(text)
+
+
+@lru_cache(maxsize=1)
+def bundled_schema_closure() -> frozenset[ox.Triple]:
+    """:func:`schema_closure` of the shipped ontology, computed once per process.
+
+    The store's ontology graph is always the shipped ontology (``patrolkg load``
+    writes it and users cannot), so writers and validators use this.
+    """
+    from .resources import ONTOLOGY_PATH
+
+    return schema_closure(q.triple for q in ox.parse(ONTOLOGY_PATH.read_bytes(), format=ox.RdfFormat.TURTLE))
 
 
 def _run_construct(store: ox.Store, query: str, graphs: list[ox.NamedNode]) -> Iterable[ox.Triple]:
@@ -164,6 +183,7 @@ def materialize(
     ontology_graph: str,
     inferred_graph: str,
     *,
+    schema: frozenset[ox.Triple] | None = None,
     max_rounds: int = 32,
 ) -> Materialization:
     """Derive the OWL 2 RL entailments of ``data_graphs`` + ontology into ``inferred_graph``.
@@ -172,6 +192,8 @@ def materialize(
     are not asserted in the data or ontology graphs.
 
     :param store: a pyoxigraph store holding every graph named here.
+    :param schema: the ontology's closure if already known (see
+        :func:`bundled_schema_closure`); computed from the ontology graph otherwise.
     :raises RuntimeError: if no fixpoint is reached in ``max_rounds`` (a bug).
     """
     inferred = ox.NamedNode(inferred_graph)
@@ -181,7 +203,8 @@ def materialize(
     all_graphs = asserted_graphs + [inferred]
 
     result = Materialization()
-    schema = schema_closure(q.triple for q in store.quads_for_pattern(None, None, None, ontology))
+    if schema is None:
+        schema = schema_closure(q.triple for q in store.quads_for_pattern(None, None, None, ontology))
     fresh = [t for t in schema if not _asserted(store, t, asserted_graphs)]
     store.extend(ox.Quad(t.subject, t.predicate, t.object, inferred) for t in fresh)
     result.triples.update(fresh)
@@ -195,11 +218,15 @@ def materialize(
             for triple in _run_construct(store, query, all_graphs):
                 if triple not in result.triples and triple not in new:
                     new.add(triple)
-        new = {t for t in new if not _asserted(store, t, asserted_graphs)}
+        new = {t for t in new if not _mentions_blank_node(t) and not _asserted(store, t, asserted_graphs)}
         if not new:
             return result
         store.extend(ox.Quad(t.subject, t.predicate, t.object, inferred) for t in new)
         result.triples.update(new)
+
+
+def _mentions_blank_node(triple: ox.Triple) -> bool:
+    return isinstance(triple.subject, ox.BlankNode) or isinstance(triple.object, ox.BlankNode)
 
 
 def _asserted(store: ox.Store, triple: ox.Triple, graphs: list[ox.NamedNode]) -> bool:

@@ -16,7 +16,7 @@ from rdflib.namespace import RDF, SH
 
 from . import resources
 from .namespaces import INFERRED_GRAPH, ONTOLOGY_GRAPH
-from .reasoning import find_inconsistencies, materialize
+from .reasoning import bundled_schema_closure, find_inconsistencies, materialize
 
 __all__ = ["Violation", "Report", "validate"]
 
@@ -172,7 +172,7 @@ def _owl_violations(data: rdflib.Graph, context: rdflib.Graph | None) -> list[Vi
     if context is not None:
         scratch.load(context.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(_CONTEXT))
         graphs.append(_CONTEXT)
-    materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH))
+    materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure())
     focus = {_text(s) for s in data.subjects() if isinstance(s, rdflib.URIRef)}
     found = find_inconsistencies(scratch, [*graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH)], focus=focus)
     return [

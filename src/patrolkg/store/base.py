@@ -28,8 +28,9 @@ class Store(Protocol):
         *,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base_iri: str | None = None,
     ) -> QueryResult:
-        """Run a SPARQL query.
+        """Run a SPARQL query; relative IRIs in it resolve against ``base_iri``.
 
         Without ``default_graphs``/``named_graphs`` and without FROM/FROM NAMED in the
         query, the default graph is the union of all named graphs (see docs/model.md).
@@ -60,6 +61,20 @@ class Store(Protocol):
 
         :raises patrolkg.errors.StoreError: when the store cannot be written.
         """
+        ...
+
+    def apply(self, remove: Mapping[str | None, Iterable[ox.Triple]], add: Mapping[str | None, Iterable[ox.Triple]]) -> None:
+        """Atomically delete then insert triples, per graph (None is the default graph).
+
+        Triples to remove must not contain blank nodes (SPARQL cannot name them);
+        patrolkg skolemizes user data so that stored data graphs have none.
+
+        :raises patrolkg.errors.StoreError: when the store cannot be written.
+        """
+        ...
+
+    def quads_touching(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        """Every quad, in any graph, whose subject or object is one of the IRIs ``nodes``."""
         ...
 
     def close(self) -> None:

@@ -89,8 +89,9 @@ class OxigraphStore:
         *,
         default_graphs: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
+        base_iri: str | None = None,
     ) -> QueryResult:
-        options: dict[str, object] = {}
+        options: dict[str, object] = {"base_iri": base_iri} if base_iri else {}
         if default_graphs is not None or named_graphs is not None:
             options["default_graph"] = [ox.NamedNode(g) for g in (default_graphs or [])]
             if named_graphs is not None:
@@ -132,11 +133,34 @@ class OxigraphStore:
                     chunk = []
             if chunk:
                 parts.append(_insert_data(name, chunk))
-        if not parts:
-            return
+        if parts:
+            self._update(" ;\n".join(parts))
+
+    def apply(self, remove: Mapping[str | None, Iterable[ox.Triple]], add: Mapping[str | None, Iterable[ox.Triple]]) -> None:
+        parts = []
+        for graph, triples in remove.items():
+            lines = [_triple_text(t) for t in triples]
+            if lines:
+                parts.append("DELETE DATA { " + _in_graph(graph, lines) + " }")
+        for graph, triples in add.items():
+            lines = [_triple_text(t) for t in triples]
+            if lines:
+                parts.append("INSERT DATA { " + _in_graph(graph, lines) + " }")
+        if parts:
+            self._update(" ;\n".join(parts))
+
+    def quads_touching(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        found: dict[ox.Quad, None] = {}
+        for iri in nodes:
+            node = ox.NamedNode(iri)
+            found.update(dict.fromkeys(self._store.quads_for_pattern(node, None, None, None)))
+            found.update(dict.fromkeys(self._store.quads_for_pattern(None, None, node, None)))
+        return list(found)
+
+    def _update(self, sparql: str) -> None:
         with self._write_lock:
             try:
-                self._store.update(" ;\n".join(parts))
+                self._store.update(sparql)
             except OSError as exc:
                 raise StoreError(f"cannot write the store: {exc}", hint="nothing was written") from None
 
@@ -151,3 +175,12 @@ class OxigraphStore:
 
 def _insert_data(graph: str, lines: list[str]) -> str:
     return f"INSERT DATA {{ GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n} }"
+
+
+def _triple_text(triple: ox.Triple) -> str:
+    return f"{triple.subject} {triple.predicate} {triple.object} ."
+
+
+def _in_graph(graph: str | None, lines: list[str]) -> str:
+    body = "\n".join(lines)
+    return body if graph is None else f"GRAPH <{graph}> {{\n{body}\n}}"

@@ -37,23 +37,30 @@ from .void import void_description
 
 __all__ = [
     "router",
+    "ENTITY_TYPES",
+    "VOID_TYPES",
+    "STATEMENT_ROLES",
     "Fact",
     "StatementSummary",
     "Description",
     "describe",
+    "fetch_labels",
+    "store_holds",
+    "ontology_triples",
+    "negotiate",
     "is_safe_id_path",
-    "STATEMENT_ROLES",
 ]
 
 router = APIRouter()
 
-HTML = "text/html"
-#: What an entity or the ontology can be had as, in the order ties are broken.
-ENTITY_TYPES = (HTML, "text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml")
-#: What the VoID description can be had as.
-VOID_TYPES = ENTITY_TYPES[1:]
+_HTML = "text/html"
+#: What the VoID description can be had as, in the order ties are broken.
+VOID_TYPES = ("text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml")
+#: What an entity or the ontology can be had as. Browsers name text/html; a bare
+#: ``*/*`` (curl, most RDF libraries) gets Turtle.
+ENTITY_TYPES = (*VOID_TYPES, _HTML)
 _FORMAT_NAMES = {
-    "html": HTML,
+    "html": _HTML,
     "turtle": "text/turtle",
     "ttl": "text/turtle",
     "jsonld": "application/ld+json",
@@ -66,12 +73,12 @@ _FORMAT_NAMES = {
 }
 _VARY = {"Vary": "Accept"}
 
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
-PROV = "http://www.w3.org/ns/prov#"
-SHAPES_GRAPH = str(GRAPH["shapes"])
-_LABEL = ox.NamedNode(RDFS + "label")
+_RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+_SKOS = "http://www.w3.org/2004/02/skos/core#"
+_PROV = "http://www.w3.org/ns/prov#"
+# Not in the query default graph (docs/model.md), so never part of a description.
+_SHAPES_GRAPH = str(GRAPH["shapes"])
+_LABEL = ox.NamedNode(_RDFS + "label")
 
 #: How a statement (or another reaction) can involve an entity, in display order.
 STATEMENT_ROLES: tuple[str, ...] = tuple(str(PK[name]) for name in ("speaker", "onBehalfOf", "addressedTo", "about", "respondsTo"))
@@ -197,14 +204,14 @@ def fetch_labels(store: Store, iris: Iterable[str]) -> tuple[dict[str, ox.Litera
     rows = _solutions(
         store,
         f"SELECT ?n ?p ?l WHERE {{ VALUES ?n {{ {_values(iris)} }} "
-        f"VALUES ?p {{ <{RDFS}label> <{SKOS}prefLabel> <{PK.headline}> }} ?n ?p ?l FILTER(isLiteral(?l)) }}",
+        f"VALUES ?p {{ <{_RDFS}label> <{_SKOS}prefLabel> <{PK.headline}> }} ?n ?p ?l FILTER(isLiteral(?l)) }}",
     )
     labels: dict[str, ox.Literal] = {}
     pref: dict[str, ox.Literal] = {}
     headlines: dict[str, ox.Literal] = {}
     for row in rows:
         node, prop, literal = row["n"].value, row["p"].value, row["l"]
-        target = labels if prop == RDFS + "label" else pref if prop == SKOS + "prefLabel" else headlines
+        target = labels if prop == _RDFS + "label" else pref if prop == _SKOS + "prefLabel" else headlines
         target[node] = _preferred(target.get(node), literal)
     for node, literal in pref.items():
         labels.setdefault(node, literal)
@@ -220,7 +227,7 @@ def describe(store: Store, iri: str, *, limit: int, with_statements: bool = Fals
     :raises patrolkg.errors.StoreError: when the store cannot be read.
     """
     node = ox.NamedNode(iri)
-    not_shapes = f"FILTER(?g != <{SHAPES_GRAPH}>)"
+    not_shapes = f"FILTER(?g != <{_SHAPES_GRAPH}>)"
     out_rows = list(_solutions(store, f"SELECT ?p ?o ?g WHERE {{ GRAPH ?g {{ {node} ?p ?o }} {not_shapes} }} LIMIT {limit + 1}"))
     in_rows = list(_solutions(store, f"SELECT ?s ?p ?g WHERE {{ GRAPH ?g {{ ?s ?p {node} }} {not_shapes} }} LIMIT {limit + 1}"))
     truncated = len(out_rows) > limit or len(in_rows) > limit
@@ -251,7 +258,7 @@ def _statements(store: Store, incoming: Sequence[Fact]) -> list[StatementSummary
     rows = _solutions(
         store,
         f"SELECT DISTINCT ?st ?p ?o WHERE {{ VALUES ?st {{ {_values(found)} }} "
-        f"VALUES ?p {{ <{PK.speaker}> <{PK.quote}> <{PK.date}> <{PROV}wasDerivedFrom> }} ?st ?p ?o }}",
+        f"VALUES ?p {{ <{PK.speaker}> <{PK.quote}> <{PK.date}> <{_PROV}wasDerivedFrom> }} ?st ?p ?o }}",
     )
     for row in rows:
         summary, prop, value = found[row["st"].value], row["p"].value, row["o"]
@@ -267,6 +274,12 @@ def _statements(store: Store, incoming: Sequence[Fact]) -> list[StatementSummary
         summary.speakers.sort()
         summary.sources.sort()
     return sorted(found.values(), key=lambda s: (s.date, s.iri))
+
+
+def store_holds(store: Store, iri: str) -> bool:
+    """Whether any triple of the query default graph has ``iri`` as subject or object."""
+    node = ox.NamedNode(iri)
+    return bool(store.query(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"))
 
 
 def ontology_triples(store: Store) -> list[ox.Triple]:
@@ -299,7 +312,7 @@ def _not_acceptable(request: Request, offered: Sequence[str]) -> Response:
 
 def _not_found(request: Request, media_type: str | None, site: pages.Site, iri: str | None) -> Response:
     message = f"patrolkg holds nothing about <{iri}>" if iri else f"{request.url.path} is not an identifier patrolkg mints"
-    if media_type == HTML:
+    if media_type == _HTML:
         return HTMLResponse(pages.render_not_found(message, site), status_code=404, headers=_VARY)
     return error_response(
         404,
@@ -310,7 +323,7 @@ def _not_found(request: Request, media_type: str | None, site: pages.Site, iri: 
     )
 
 
-def rdf_response(triples: Iterable[ox.Triple], media_type: str) -> Response:
+def _rdf_response(triples: Iterable[ox.Triple], media_type: str) -> Response:
     body = serialize_triples(triples, RDF_FORMATS[media_type], PREFIXES)
     return Response(body, media_type=media_type, headers=_VARY)
 
@@ -328,13 +341,15 @@ def entity(path: str, request: Request, svc: Services = Depends(services)) -> Re
         return _not_found(request, media_type, site, None)
     iri = f"{svc.settings.base_iri}id/{path}"
     if media_type is None:
-        return _not_acceptable(request, ENTITY_TYPES)
-    description = describe(svc.store, iri, limit=svc.settings.max_rows, with_statements=media_type == HTML)
+        # A missing entity is a 404 whatever the client accepts.
+        held = store_holds(svc.store, iri)
+        return _not_acceptable(request, ENTITY_TYPES) if held else _not_found(request, None, site, iri)
+    description = describe(svc.store, iri, limit=svc.settings.max_rows, with_statements=media_type == _HTML)
     if not description.exists:
         return _not_found(request, media_type, site, iri)
-    if media_type == HTML:
+    if media_type == _HTML:
         return HTMLResponse(pages.render_entity(description, site), headers=_VARY)
-    return rdf_response(description.triples(), media_type)
+    return _rdf_response(description.triples(), media_type)
 
 
 @router.api_route("/ontology", methods=["GET", "HEAD"], tags=["linked data"], summary="The patrolkg ontology")
@@ -347,20 +362,20 @@ def ontology(request: Request, svc: Services = Depends(services)) -> Response:
     triples = ontology_triples(svc.store)
     if not triples:
         return _not_found(request, media_type, site, f"{svc.settings.base_iri}ontology")
-    if media_type == HTML:
+    if media_type == _HTML:
         labels, _ = fetch_labels(svc.store, {t.object.value for t in triples if isinstance(t.object, ox.NamedNode)})
         return HTMLResponse(pages.render_ontology(triples, labels, site), headers=_VARY)
-    return rdf_response(triples, media_type)
+    return _rdf_response(triples, media_type)
 
 
 @router.api_route("/.well-known/void", methods=["GET", "HEAD"], tags=["linked data"], summary="VoID description of the dataset")
-def void(request: Request, svc: Services = Depends(services)) -> Response:
+def void_document(request: Request, svc: Services = Depends(services)) -> Response:
     """The dataset, its named graphs, class partitions and the link set to Wikidata, in VoID."""
     media_type = negotiate(request, VOID_TYPES)
     if media_type is None:
         return _not_acceptable(request, VOID_TYPES)
     endpoint_base = str(request.base_url).rstrip("/")
-    return rdf_response(void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base), media_type)
+    return _rdf_response(void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base), media_type)
 
 
 @router.get("/assets/ld.css", include_in_schema=False)

@@ -30,12 +30,13 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 PROV = "http://www.w3.org/ns/prov#"
 WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
 _PLAIN_DATATYPES = {XSD + "string", RDF + "langString"}
-_ROLE_NAMES = {
-    str(PK.speaker): "speaker",
+# How a statement involves the entity, read as "<role> <entity>": "on behalf of Japan".
+_ROLE_PHRASES = {
+    str(PK.speaker): "said by",
     str(PK.onBehalfOf): "on behalf of",
     str(PK.addressedTo): "addressed to",
     str(PK.about): "about",
-    str(PK.respondsTo): "responds to",
+    str(PK.respondsTo): "in response to",
 }
 _ALTERNATES = (("turtle", "text/turtle", "Turtle"), ("jsonld", "application/ld+json", "JSON-LD"),
                ("ntriples", "application/n-triples", "N-Triples"), ("rdfxml", "application/rdf+xml", "RDF/XML"))
@@ -103,7 +104,8 @@ def link(iri: str, text: str, site: Site, *, cls: str = "") -> str:
 
 
 def literal(term: ox.Literal) -> str:
-    text = f'<span class="literal"{f" lang={esc(term.language)!r}" if term.language else ""}>{esc(term.value)}</span>'
+    lang = f' lang="{esc(term.language)}"' if term.language else ""
+    text = f'<span class="literal"{lang}>{esc(term.value)}</span>'
     if term.language:
         return f'{text} <span class="lang">@{esc(term.language)}</span>'
     if term.datatype.value not in _PLAIN_DATATYPES:
@@ -199,8 +201,9 @@ def _quotes(quotes: Iterable[str]) -> str:
 
 def _statement(summary: StatementSummary, description: Description, names: Names, site: Site) -> str:
     title = link(summary.iri, names(summary.iri) or compact(summary.iri), site)
-    roles = ", ".join(_ROLE_NAMES.get(r, compact(r)) for r in summary.roles)
-    parts = [f'<h3>{title}</h3><p class="meta"><span class="role">{esc(description.label(description.iri) or "this")}: {esc(roles)}</span>']
+    name = description.label(description.iri) or "this"
+    roles = ", ".join(f"{_ROLE_PHRASES.get(r, compact(r))} {name}" for r in summary.roles)
+    parts = [f'<h3>{title}</h3><p class="meta"><span class="role">{esc(roles)}</span>']
     if summary.date:
         parts.append(f' · <time>{esc(summary.date)}</time>')
     parts.append("</p>")
@@ -362,9 +365,9 @@ def render_ontology(triples: Sequence[ox.Triple], labels: dict[str, ox.Literal],
             )
         blocks.append(f'<section id="{anchor}"><h2>{heading}</h2>\n' + "\n".join(entries) + "</section>")
 
-    disjoint = [terms.items(head) for node in terms.of_type(OWL + "AllDisjointClasses") for head in terms.get(node, OWL + "members")]
-    disjoint += [terms.items(head) for s, props in terms.by_subject.items() if isinstance(s, ox.BlankNode)
-                 and ox.NamedNode(OWL + "AllDisjointClasses") in props.get(RDF + "type", []) for head in props.get(OWL + "members", [])]
+    all_disjoint = ox.NamedNode(OWL + "AllDisjointClasses")
+    disjoint = [terms.items(head) for props in terms.by_subject.values()
+                if all_disjoint in props.get(RDF + "type", []) for head in props.get(OWL + "members", [])]
     if disjoint:
         items = "".join("<li>" + ", ".join(term(m, names, site) for m in group) + "</li>" for group in disjoint)
         blocks.append(f'<section id="disjointness"><h2>Pairwise disjoint classes</h2><ul>{items}</ul></section>')

@@ -7,6 +7,8 @@
   override the query's FROM and FROM NAMED; a graph the store does not hold is empty.
 - The result format comes from the ``format`` parameter when given (a short name such
   as ``json`` or ``turtle``, or a media type), else from the Accept header.
+- Relative IRIs in a query resolve against the data's base IRI
+  (``PATROLKG_BASE_IRI``), so ``<id/state/japan>`` names Japan; a BASE in the query wins.
 - A GET without a query returns the service description to RDF clients and sends
   browsers to the query UI at ``/query``.
 
@@ -70,7 +72,7 @@ _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii"})
 _HTML = "text/html"
 _VARY = {"Vary": "Accept"}
 
-Pairs = list[tuple[str, str]]
+_Pairs = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def _not_utf8(where: str, error: UnicodeDecodeError) -> HttpError:
     )
 
 
-def _pairs(raw: bytes, where: str) -> Pairs:
+def _pairs(raw: bytes, where: str) -> _Pairs:
     """Decode ``name=value&...`` strictly: percent-escapes must spell UTF-8."""
     try:
         return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
@@ -130,7 +132,7 @@ def _refuse_update() -> ForbiddenOperation:
     return ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
 
 
-def _graphs(pairs: Pairs, name: str) -> tuple[str, ...] | None:
+def _graphs(pairs: _Pairs, name: str) -> tuple[str, ...] | None:
     values = tuple(value for key, value in pairs if key == name)
     for value in values:
         try:
@@ -140,7 +142,7 @@ def _graphs(pairs: Pairs, name: str) -> tuple[str, ...] | None:
     return values or None
 
 
-def _operation(pairs: Pairs, *, body_query: str | None = None) -> _Operation:
+def _operation(pairs: _Pairs, *, body_query: str | None = None) -> _Operation:
     """The one query of a request and its dataset and format parameters.
 
     :raises HttpError: 400 for no query, an empty one or more than one.
@@ -191,6 +193,7 @@ async def _answer(request: Request, operation: _Operation) -> Response:
         text=operation.query,
         default_graphs=operation.default_graphs,
         named_graphs=operation.named_graphs,
+        base_iri=svc.settings.base_iri,
         accept=", ".join(wanted) if len(wanted) > 1 else request.headers.get("accept"),
         format=wanted[0] if len(wanted) == 1 else None,
     )
@@ -214,7 +217,8 @@ async def _service_description(request: Request, formats: Sequence[str]) -> Resp
             hint="accept one of " + ", ".join(offered),
         )
     if chosen == _HTML:
-        return RedirectResponse("/query", status_code=303, headers=_VARY)
+        root = request.scope.get("root_path", "").rstrip("/")
+        return RedirectResponse(f"{root}/query", status_code=303, headers=_VARY)
     svc = services(request)
     endpoint = str(request.url_for("sparql_get"))
     triples = await run_in_threadpool(describe, svc.store, endpoint, service_allowlist=svc.settings.service_allowlist)
@@ -232,14 +236,14 @@ _PARAMETERS = [
 ]
 
 
-@router.api_route(
+@router.head("/sparql", name="sparql_head", include_in_schema=False)
+@router.get(
     "/sparql",
-    methods=["GET", "HEAD"],
     name="sparql_get",
     summary="Run a SPARQL query given in the URL, or describe the service",
     openapi_extra={"parameters": _PARAMETERS},
 )
-async def sparql_get(request: Request) -> Response:
+async def _sparql_get(request: Request) -> Response:
     pairs = _pairs(request.scope["query_string"], "the query string")
     names = {key for key, _ in pairs}
     if "update" in names:
@@ -264,7 +268,7 @@ async def sparql_get(request: Request) -> Response:
         },
     },
 )
-async def sparql_post(request: Request) -> Response:
+async def _sparql_post(request: Request) -> Response:
     media_type, params = _content_type(request.headers.get("content-type"))
     url_pairs = _pairs(request.scope["query_string"], "the query string")
     if media_type == _SPARQL_UPDATE:
@@ -289,7 +293,7 @@ async def sparql_post(request: Request) -> Response:
 
 
 @router.api_route("/sparql", methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
-async def sparql_other(request: Request) -> Response:
+async def _sparql_other(request: Request) -> Response:
     raise HttpError(
         405,
         "method_not_allowed",

@@ -29,7 +29,7 @@ from ..resources import NamedQuery, named_queries
 from .services import Services, services
 from .timeline import load_timeline, render_timeline
 
-__all__ = ["router", "STATIC_FILES", "entity_href"]
+__all__ = ["router", "STATIC_FILES", "entity_href", "local_links"]
 
 router = APIRouter()
 
@@ -40,10 +40,18 @@ STATIC_FILES: dict[str, str] = {
     "ui.js": "text/javascript; charset=utf-8",
 }
 
+#: The site icon (the brand's diamond), served at ``/favicon.ico`` where browsers look
+#: for it on every page, entity pages included; SVG, which browsers accept there.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#141b2b"/>'
+    '<path d="M16 5 27 16 16 27 5 16Z" fill="#e0a030"/></svg>'
+)
+
 # The pages load nothing from elsewhere; the policy makes that a guarantee.
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -77,8 +85,10 @@ def entity_href(base_iri: str, root: str = "") -> Callable[[str], str]:
 
     def href(iri: str) -> str:
         for prefix, path in links:
-            if iri.startswith(prefix) and (len(iri) > len(prefix) or not prefix.endswith("/")):
-                return path + quote(iri[len(prefix):], safe="/:@!$&'()*+,;=-._~%#")
+            rest = iri[len(prefix):]
+            under = bool(rest) if prefix.endswith("/") else rest == "" or rest.startswith("#")
+            if iri.startswith(prefix) and under:
+                return path + quote(rest, safe="/:@!$&'()*+,;=-._~%#")
         return iri
 
     return href
@@ -122,7 +132,7 @@ def _page(request: Request, title: str, main: str, *, current: str = "", descrip
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)} · patrolkg</title>{meta}"
-        f'<link rel="stylesheet" href="{_asset("ui.css", root)}"><link rel="icon" href="data:,">'
+        f'<link rel="stylesheet" href="{_asset("ui.css", root)}"><link rel="icon" href="{root}/favicon.ico" type="image/svg+xml">'
         f'<script src="{_asset("ui.js", root)}" defer></script></head>'
         f'<body><header class="site"><a class="brand" href="{root}/"><span class="brand-mark" aria-hidden="true">◆</span>patrolkg</a>'
         f'<nav aria-label="main">{nav}</nav></header>'
@@ -165,15 +175,16 @@ _FEATURED = (
 
 
 @router.get("/", response_class=HTMLResponse, tags=["ui"], summary="Home page")
-def home(svc: Services = Depends(services)) -> HTMLResponse:
+def home(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+    root = _root(request)
     stats = []
     for label, cls in _STATS:
         n = _count(svc, _PROLOGUE + f"SELECT (COUNT(DISTINCT ?x) AS ?n) WHERE {{ ?x a/rdfs:subClassOf* {cls} }}")
         stats.append(f'<li><span class="stat-n">{n}</span> {label}</li>')
 
     base = svc.settings.base_iri + "id/"
-    href = entity_href(svc.settings.base_iri)
-    values = " ".join(f"<{base}{slug}>" for slug in _FEATURED)
+    href = entity_href(svc.settings.base_iri, root)
+    values = " ".join(str(ox.NamedNode(base + slug)) for slug in _FEATURED)
     result = svc.store.query(
         _PROLOGUE + f"SELECT ?x (SAMPLE(?l) AS ?label) WHERE {{ VALUES ?x {{ {values} }} ?x rdfs:label ?l }} GROUP BY ?x"
     )
@@ -184,8 +195,9 @@ def home(svc: Services = Depends(services)) -> HTMLResponse:
         for slug in _FEATURED
         if base + slug in labels
     )
-    featured_block = f'<section class="card"><h2>Start from an entity</h2><ul class="featured">{featured}</ul></section>' if featured else ""
-
+    featured_block = (
+        f'<section class="card"><h2>Start from an entity</h2><ul class="featured">{featured}</ul></section>' if featured else ""
+    )
     main = f"""
 <section class="hero">
   <h1>The Russia–China joint bomber patrols, as linked data</h1>
@@ -194,14 +206,14 @@ def home(svc: Services = Depends(services)) -> HTMLResponse:
   <ul class="stats">{''.join(stats)}</ul>
 </section>
 <div class="cards">
-  <a class="card card-link" href="/query"><h2>Query</h2><p>Write SPARQL or run one of the competency questions, and download the result in any format.</p></a>
-  <a class="card card-link" href="/timeline"><h2>Timeline</h2><p>The joint patrols in order, with who took part and every reaction: statements, stances and quotes.</p></a>
-  <a class="card card-link" href="/sparql"><h2>SPARQL service</h2><p>The SPARQL 1.1 endpoint and its service description, for programs.</p></a>
-  <a class="card card-link" href="/.well-known/void"><h2>Dataset description</h2><p>The VoID description of the dataset: graphs, sizes, licence, sources.</p></a>
+  <a class="card card-link" href="{root}/query"><h2>Query</h2><p>Write SPARQL or run one of the competency questions, and download the result in any format.</p></a>
+  <a class="card card-link" href="{root}/timeline"><h2>Timeline</h2><p>The joint patrols in order, with who took part and every reaction: who spoke, their stances, their words.</p></a>
+  <a class="card card-link" href="{root}/sparql?format=turtle"><h2>SPARQL service</h2><p>The SPARQL 1.1 endpoint at <code>{root}/sparql</code>, for programs; this opens its service description.</p></a>
+  <a class="card card-link" href="{root}/.well-known/void"><h2>Dataset description</h2><p>The VoID description of the dataset: its graphs, their sizes, the links to Wikidata.</p></a>
 </div>
 {featured_block}
 """
-    return _page("Home", main, current="/", description="A knowledge graph of the Russia–China joint bomber patrols.")
+    return _page(request, "Home", main, current="/", description="A knowledge graph of the Russia–China joint bomber patrols.")
 
 
 _CQ_NUMBER = re.compile(r"^cq0*(\d+)")
@@ -212,23 +224,24 @@ def _example_button(query: NamedQuery) -> str:
     tag = f"CQ{number.group(1)}" if number else query.id
     tip = f' title="{escape(query.description)}"' if query.description else ""
     return (
-        f'<li><button type="button" class="example" data-example="{escape(query.id)}"{tip}>'
+        f'<li><button type="button" class="example" data-example="{escape(query.id)}" aria-pressed="false"{tip}>'
         f'<span class="example-tag">{escape(tag)}</span><span class="example-title">{escape(query.title)}</span></button></li>'
     )
 
 
 @router.get("/query", response_class=HTMLResponse, tags=["ui"], summary="The SPARQL query editor")
 def query_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+    """``?example=<id>`` opens and runs a competency question; ``?query=`` a query of one's own."""
+    root = _root(request)
     examples = named_queries()
-    chosen = request.query_params.get("example")
     initial = request.query_params.get("query")
     if initial is None:
         by_id = {q.id: q for q in examples}
-        pick = by_id.get(chosen or "") or (examples[0] if examples else None)
+        pick = by_id.get(request.query_params.get("example") or "") or (examples[0] if examples else None)
         initial = pick.text if pick else "SELECT * WHERE { ?s ?p ?o } LIMIT 10\n"
     config = {
-        "endpoint": "/sparql",
-        "localBase": svc.settings.base_iri + "id/",
+        "endpoint": root + "/sparql",
+        "links": local_links(svc.settings.base_iri, root),
         "prefixes": PREFIXES,
         "examples": [{"id": q.id, "title": q.title, "description": q.description, "text": q.text} for q in examples],
     }
@@ -241,7 +254,7 @@ def query_page(request: Request, svc: Services = Depends(services)) -> HTMLRespo
     <ol class="example-list">{buttons}</ol>
   </aside>
   <section class="workbench" aria-label="query editor and results">
-    <form id="query-form" action="/sparql" method="post" target="_blank">
+    <form id="query-form" action="{root}/sparql" method="post" target="_blank">
       <label for="query" class="editor-label">SPARQL query</label>
       <div class="editor"><pre class="gutter" id="gutter" aria-hidden="true">1</pre><textarea id="query" name="query" spellcheck="false" autocomplete="off" autocapitalize="off" wrap="off" rows="16">{escape(initial)}</textarea></div>
       <div class="actions">
@@ -260,15 +273,13 @@ def query_page(request: Request, svc: Services = Depends(services)) -> HTMLRespo
 </div>
 <script type="application/json" id="ui-config">{_script_json(config)}</script>
 """
-    return _page("Query", main, current="/query", description="Query the patrolkg knowledge graph with SPARQL.")
+    return _page(request, "Query", main, current="/query", description="Query the patrolkg knowledge graph with SPARQL.")
 
 
 @router.get("/timeline", response_class=HTMLResponse, tags=["ui"], summary="The joint patrols on a timeline")
-def timeline_page(svc: Services = Depends(services)) -> HTMLResponse:
+def timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     patrols = load_timeline(svc.store)
-    jump = "".join(
-        f'<li><a href="#patrol-{p.ordinal}">{p.ordinal}</a></li>' for p in patrols if p.ordinal is not None
-    )
+    jump = "".join(f'<li><a href="#patrol-{p.ordinal}">{p.ordinal}</a></li>' for p in patrols if p.ordinal is not None)
     main = f"""
 <section class="page-head">
   <h1>Timeline of the joint patrols</h1>
@@ -277,9 +288,9 @@ def timeline_page(svc: Services = Depends(services)) -> HTMLResponse:
   grouped by the state it speaks for.</p>
   <nav class="jump" aria-label="jump to a patrol"><span>Patrol</span><ol>{jump}</ol></nav>
 </section>
-{render_timeline(patrols, entity_href(svc.settings.base_iri))}
+{render_timeline(patrols, entity_href(svc.settings.base_iri, _root(request)))}
 """
-    return _page("Timeline", main, current="/timeline", description="The Russia–China joint bomber patrols and the reactions to each.")
+    return _page(request, "Timeline", main, current="/timeline", description="The Russia–China joint bomber patrols and the reactions to each.")
 
 
 # ------------------------------------------------------------------ static files
@@ -297,3 +308,8 @@ def static_file(name: str, request: Request) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

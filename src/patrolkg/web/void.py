@@ -14,6 +14,7 @@ import pyoxigraph as ox
 
 from ..namespaces import GRAPH, LINKS_GRAPH, ONTOLOGY_GRAPH, PK, PREFIXES
 from ..store import Store
+from .pages import compact
 
 __all__ = ["VOID", "SD", "WIKIDATA_URI_SPACE", "void_description"]
 
@@ -56,10 +57,17 @@ def _license(store: Store) -> str:
     return rows[0]["l"].value if rows else DEFAULT_LICENSE
 
 
-def _fragment_for(graph: str, index: int) -> str:
-    local = graph[len(str(GRAPH)):] if graph.startswith(str(GRAPH)) else ""
-    ok = local and all(c.isalnum() or c in "-._~/" for c in local)
-    return f"graph/{local}" if ok else f"graph-{index}"
+def _fragment(kind: str, name: str, index: int) -> str:
+    """A readable fragment for a part of the description: ``graph/reference``,
+    ``class/pk:JointPatrol``; numbered when the name has characters a fragment cannot hold.
+
+    >>> _fragment("class", compact("https://w3id.org/patrolkg/ontology#JointPatrol"), 3)
+    'class/pk:JointPatrol'
+    >>> _fragment("graph", "http://example.org/g#1", 3)
+    'graph-3'
+    """
+    ok = name and all(c.isascii() and (c.isalnum() or c in "-._~/:") for c in name) and "://" not in name
+    return f"{kind}/{name}" if ok else f"{kind}-{index}"
 
 
 def void_description(store: Store, *, base_iri: str, service_base: str) -> list[ox.Triple]:
@@ -109,19 +117,20 @@ def _triples(store: Store, *, base_iri: str, service_base: str) -> Iterator[ox.T
             yield T(dataset, _v("vocabulary"), ox.NamedNode(vocabulary))
 
     for index, graph in enumerate(store.graph_names()):
-        subset = ox.NamedNode(f"{doc}#{_fragment_for(graph, index)}")
+        short = graph[len(str(GRAPH)):] if graph.startswith(str(GRAPH)) else graph
+        subset = ox.NamedNode(f"{doc}#{_fragment('graph', short, index)}")
         yield T(dataset, _v("subset"), subset)
         yield T(subset, RDF_TYPE, _v("Dataset"))
         yield T(subset, ox.NamedNode(SD + "name"), ox.NamedNode(graph))
         yield T(subset, _v("triples"), _int(store.triple_count(graph)))
 
-    for iri, entities in classes:
-        partition = ox.BlankNode()
+    for index, (iri, entities) in enumerate(classes):
+        partition = ox.NamedNode(f"{doc}#{_fragment('class', compact(iri), index)}")
         yield T(dataset, _v("classPartition"), partition)
         yield T(partition, _v("class"), ox.NamedNode(iri))
         yield T(partition, _v("entities"), _int(entities))
-    for iri, triples in properties:
-        partition = ox.BlankNode()
+    for index, (iri, triples) in enumerate(properties):
+        partition = ox.NamedNode(f"{doc}#{_fragment('property', compact(iri), index)}")
         yield T(dataset, _v("propertyPartition"), partition)
         yield T(partition, _v("property"), ox.NamedNode(iri))
         yield T(partition, _v("triples"), _int(triples))

@@ -70,9 +70,14 @@
     return "<" + iri + ">";
   }
 
+  /* The local page of an IRI this server describes, the IRI itself for other web IRIs. */
   function hrefFor(iri) {
-    if (iri.length > config.localBase.length && iri.indexOf(config.localBase) === 0) {
-      return "/id/" + iri.slice(config.localBase.length);
+    for (var i = 0; i < config.links.length; i++) {
+      var prefix = config.links[i][0], rest = iri.slice(prefix.length);
+      var under = prefix.charAt(prefix.length - 1) === "/" ? rest.length > 0 : rest === "" || rest.charAt(0) === "#";
+      if (iri.indexOf(prefix) === 0 && under) {
+        return config.links[i][1] + rest;
+      }
     }
     return /^https?:\/\//i.test(iri) ? iri : null;
   }
@@ -88,13 +93,15 @@
       return el("span", { className: "unbound", title: "unbound" });
     }
     if (term.type === "uri") {
+      var shown = compact(term.value);
+      var className = shown.charAt(0) === "<" ? "iri" : "iri compact";
       var href = hrefFor(term.value);
       if (!href) {
-        return el("span", { className: "iri", title: term.value, text: compact(term.value) });
+        return el("span", { className: className, title: term.value, text: shown });
       }
-      var link = el("a", { className: "iri", href: href, title: term.value, text: compact(term.value) });
+      var link = el("a", { className: className, href: href, title: term.value, text: shown });
       if (href === term.value) {
-        link.className = "iri external";
+        link.className += " external";
         link.setAttribute("rel", "noopener noreferrer");
         link.setAttribute("target", "_blank");
       }
@@ -436,6 +443,10 @@
     updateGutter();
     markExample(id);
     remember({ example: id });
+    var box = form.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) {
+      form.scrollIntoView({ block: "start" }); // on a narrow screen the editor is above the list
+    }
     run();
   }
 

@@ -1,0 +1,299 @@
+"""The one write path: stage a change, validate what it touches, refresh the inferred
+graph for it, then commit it atomically with one store update, or write nothing.
+
+Every entrance — submissions, SPARQL Update, the Graph Store Protocol, user files
+loaded by the CLI — builds a :class:`Change` and hands it to :meth:`Writer.write`.
+
+Validation looks at what the write touches, not at the whole graph: the nodes whose
+descriptions change, the nodes that point at them, and the nodes they point at, read
+from the store with the ontology and checked against the shapes and the OWL 2 RL
+consistency rules.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+import rdflib
+
+from . import resources
+from .errors import ForbiddenOperation, ValidationFailed
+from .namespaces import BASE, GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH
+from .reasoning import bundled_schema_closure, materialize
+from .store import Store
+from .validation import Report, validate
+
+__all__ = [
+    "GraphName",
+    "Change",
+    "WriteOutcome",
+    "Writer",
+    "SKOLEM_PREFIX",
+    "skolemize",
+    "is_protected_graph",
+    "change_from_graphs",
+]
+
+#: A graph: its IRI, or None for the store's default graph.
+GraphName = str | None
+
+#: Blank nodes in user data become IRIs under this prefix (RDF 1.1 §3.5 skolem IRIs).
+SKOLEM_PREFIX = BASE + ".well-known/genid/"
+
+_SCRATCH_DATA = "urn:patrolkg:scratch:data"
+
+
+def is_protected_graph(graph: GraphName) -> bool:
+    """Graphs users cannot write directly: every graph in patrolkg's own graph namespace
+    (the ontology, the inferred graph, the bundled data, submissions and their records).
+
+    >>> is_protected_graph("https://w3id.org/patrolkg/graph/inferred")
+    True
+    >>> is_protected_graph("http://example.org/my-graph") or is_protected_graph(None)
+    False
+    """
+    return graph is not None and graph.startswith(str(GRAPH))
+
+
+def skolemize(triples: Iterable[ox.Triple], mapping: dict[str, ox.NamedNode] | None = None) -> list[ox.Triple]:
+    """Replace blank nodes by fresh skolem IRIs (one per distinct blank node).
+
+    >>> t = ox.Triple(ox.BlankNode("b"), ox.NamedNode("http://e/p"), ox.Literal("x"))
+    >>> skolemize([t])[0].subject.value.startswith(SKOLEM_PREFIX)
+    True
+    """
+    mapping = {} if mapping is None else mapping
+
+    def fix(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> ox.NamedNode | ox.Literal:
+        if isinstance(term, ox.BlankNode):
+            if term.value not in mapping:
+                mapping[term.value] = ox.NamedNode(SKOLEM_PREFIX + uuid.uuid4().hex)
+            return mapping[term.value]
+        return term
+
+    return [ox.Triple(fix(t.subject), t.predicate, fix(t.object)) for t in triples]
+
+
+@dataclass
+class Change:
+    """Triples to remove and to add, per graph. Build it, then give it to :class:`Writer`."""
+
+    remove: dict[GraphName, set[ox.Triple]] = field(default_factory=dict)
+    add: dict[GraphName, set[ox.Triple]] = field(default_factory=dict)
+
+    def removing(self, graph: GraphName, triples: Iterable[ox.Triple]) -> Change:
+        self.remove.setdefault(graph, set()).update(triples)
+        return self
+
+    def adding(self, graph: GraphName, triples: Iterable[ox.Triple]) -> Change:
+        self.add.setdefault(graph, set()).update(triples)
+        return self
+
+    def graphs(self) -> set[GraphName]:
+        return {g for g, t in self.remove.items() if t} | {g for g, t in self.add.items() if t}
+
+    def counts(self) -> tuple[int, int]:
+        return sum(map(len, self.remove.values())), sum(map(len, self.add.values()))
+
+    def is_empty(self) -> bool:
+        return self.counts() == (0, 0)
+
+    def all_triples(self) -> Iterable[ox.Triple]:
+        for triples in (*self.remove.values(), *self.add.values()):
+            yield from triples
+
+
+@dataclass
+class WriteOutcome:
+    """What a write did (or, for a dry run, would do)."""
+
+    report: Report
+    removed: int = 0
+    added: int = 0
+    inferred_removed: int = 0
+    inferred_added: int = 0
+    committed: bool = False
+
+
+def _iri_nodes(triples: Iterable[ox.Triple], *, objects: bool) -> set[str]:
+    nodes = set()
+    for t in triples:
+        if isinstance(t.subject, ox.NamedNode):
+            nodes.add(t.subject.value)
+        if objects and isinstance(t.object, ox.NamedNode):
+            nodes.add(t.object.value)
+    return nodes
+
+
+def _to_rdflib(triples: Iterable[ox.Triple]) -> rdflib.Graph:
+    graph = rdflib.Graph()
+    data = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+    if data:
+        graph.parse(data=data, format="nt")
+    return graph
+
+
+class Writer:
+    """Serializes writes to one store and runs each through validation.
+
+    :param on_commit: called after every commit (the server publishes a snapshot for
+        its query workers), before the write returns.
+    """
+
+    def __init__(self, store: Store, *, on_commit: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.on_commit = on_commit or (lambda: None)
+        self._lock = threading.Lock()
+
+    def write(self, change: Change, *, dry_run: bool = False, records: Change | None = None, allow_protected: bool = False) -> WriteOutcome:
+        """Validate ``change`` and commit it with ``records`` in one atomic update.
+
+        ``records`` are patrolkg's own bookkeeping (submission records); they are not
+        validated, only committed with the change.
+
+        :raises ForbiddenOperation: when the change writes a protected graph.
+        :raises ValidationFailed: with the report, when the result would not conform;
+            nothing is written.
+        :raises patrolkg.errors.StoreError: when the store cannot be written.
+        """
+        if not allow_protected:
+            for graph in change.graphs():
+                if is_protected_graph(graph):
+                    raise ForbiddenOperation(
+                        f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
+                        hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
+                    )
+        with self._lock:
+            change = self._normalized(change)
+            report, context = self._validate(change)
+            if not report.conforms:
+                raise ValidationFailed(report)
+            inferred_remove, inferred_add = self._inferred_change(change, context)
+            removed, added = change.counts()
+            outcome = WriteOutcome(report, removed, added, len(inferred_remove), len(inferred_add))
+            if dry_run:
+                return outcome
+            remove = {g: t for g, t in change.remove.items() if t}
+            add = {g: t for g, t in change.add.items() if t}
+            if inferred_remove:
+                remove[str(INFERRED_GRAPH)] = inferred_remove
+            if inferred_add:
+                add[str(INFERRED_GRAPH)] = inferred_add
+            if records is not None:
+                for graph, triples in records.remove.items():
+                    remove.setdefault(graph, set()).update(triples)
+                for graph, triples in records.add.items():
+                    add.setdefault(graph, set()).update(triples)
+            self.store.apply(remove, add)
+            outcome.committed = True
+            self.on_commit()
+            return outcome
+
+    # -- staging -------------------------------------------------------------------
+
+    def _normalized(self, change: Change) -> Change:
+        """The same change with no-ops dropped: removals of absent triples, additions of
+        present ones. A change removes first, then adds."""
+        present = self._present(change)
+        result = Change()
+        for graph, triples in change.remove.items():
+            result.removing(graph, (t for t in triples if (graph, t) in present and t not in change.add.get(graph, ())))
+        for graph, triples in change.add.items():
+            result.adding(graph, (t for t in triples if (graph, t) not in present))
+        return result
+
+    def _present(self, change: Change) -> set[tuple[GraphName, ox.Triple]]:
+        nodes = _iri_nodes(change.all_triples(), objects=False)
+        found = set()
+        for quad in self.store.quads_touching(nodes):
+            graph = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else None
+            found.add((graph, quad.triple))
+        return found
+
+    # -- validation ----------------------------------------------------------------
+
+    def _validate(self, change: Change) -> tuple[Report, list[ox.Quad]]:
+        changed_subjects = _iri_nodes(change.all_triples(), objects=False)
+        referenced = _iri_nodes(change.all_triples(), objects=True)
+        around = [q for q in self.store.quads_touching(referenced) if not _is_inferred(q)]
+        # Nodes that point at a changed node are revalidated too (a retracted person
+        # may leave a statement without its speaker).
+        focus = set(changed_subjects)
+        focus |= {q.subject.value for q in around if isinstance(q.subject, ox.NamedNode) and isinstance(q.object, ox.NamedNode) and q.object.value in changed_subjects}
+        context_nodes = referenced | focus
+        quads = [q for q in self.store.quads_touching(context_nodes)]
+        asserted = {(q.graph_name.value if isinstance(q.graph_name, ox.NamedNode) else None, q.triple) for q in quads if not _is_inferred(q)}
+        for graph, triples in change.remove.items():
+            asserted -= {(graph, t) for t in triples}
+        for graph, triples in change.add.items():
+            asserted |= {(graph, t) for t in triples}
+        asserted = {(g, t) for g, t in asserted if g != str(ONTOLOGY_GRAPH)}
+        focus_data = [t for _, t in asserted if isinstance(t.subject, ox.NamedNode) and t.subject.value in focus]
+        context = [t for _, t in asserted if not (isinstance(t.subject, ox.NamedNode) and t.subject.value in focus)]
+        report = validate(_to_rdflib(focus_data), context=_to_rdflib(context))
+        return report, quads
+
+    # -- reasoning -----------------------------------------------------------------
+
+    def _inferred_change(self, change: Change, context: list[ox.Quad]) -> tuple[set[ox.Triple], set[ox.Triple]]:
+        if any(change.remove.values()):
+            return self._rederive_all(change)
+        return set(), self._derive_incrementally(change, context)
+
+    def _derive_incrementally(self, change: Change, context: list[ox.Quad]) -> set[ox.Triple]:
+        """Additions only: the rules over the touched neighbourhood find every new
+        entailment, because the existing inferred graph is already closed."""
+        scratch = ox.Store()
+        scratch.load(resources.ONTOLOGY_PATH.read_bytes(), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(str(ONTOLOGY_GRAPH)))
+        data = ox.NamedNode(_SCRATCH_DATA)
+        existing_inferred = {q.triple for q in context if _is_inferred(q)}
+        scratch.extend(ox.Quad(q.subject, q.predicate, q.object, data) for q in context if q.graph_name != ox.NamedNode(str(ONTOLOGY_GRAPH)))
+        scratch.extend(ox.Quad(t.subject, t.predicate, t.object, data) for triples in change.add.values() for t in triples)
+        derived = materialize(scratch, [_SCRATCH_DATA], str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
+        candidates = derived - existing_inferred
+        if not candidates:
+            return set()
+        # Drop what the store already holds, asserted or inferred, outside the context.
+        known = {q.triple for q in self.store.quads_touching(_iri_nodes(candidates, objects=False))}
+        return {t for t in candidates if t not in known}
+
+    def _rederive_all(self, change: Change) -> tuple[set[ox.Triple], set[ox.Triple]]:
+        """Removals can invalidate entailments anywhere: derive them again from the
+        data as it will be, and diff with the inferred graph."""
+        scratch = ox.Store()
+        for quad in self.store.quads():
+            if _is_inferred(quad):
+                continue
+            scratch.add(quad)
+        for graph, triples in change.remove.items():
+            target = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
+            for t in triples:
+                scratch.remove(ox.Quad(t.subject, t.predicate, t.object, target))
+        for graph, triples in change.add.items():
+            target = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
+            scratch.extend(ox.Quad(t.subject, t.predicate, t.object, target) for t in triples)
+        # The default graph joins the reasoning as a named graph of its own.
+        scratch.extend(ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(_SCRATCH_DATA)) for q in scratch.quads_for_pattern(None, None, None, ox.DefaultGraph()))
+        links = str(GRAPH["links"])
+        data_graphs = [g.value for g in scratch.named_graphs() if isinstance(g, ox.NamedNode) and g.value not in (str(ONTOLOGY_GRAPH), links)]
+        derived = materialize(scratch, data_graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
+        current = {q.triple for q in self.store.quads(str(INFERRED_GRAPH))}
+        return current - derived, derived - current
+
+
+def _is_inferred(quad: ox.Quad) -> bool:
+    return isinstance(quad.graph_name, ox.NamedNode) and quad.graph_name.value == str(INFERRED_GRAPH)
+
+
+def change_from_graphs(remove: Mapping[GraphName, Iterable[ox.Triple]] = {}, add: Mapping[GraphName, Iterable[ox.Triple]] = {}) -> Change:  # noqa: B006
+    """A :class:`Change` from plain mappings."""
+    change = Change()
+    for graph, triples in remove.items():
+        change.removing(graph, triples)
+    for graph, triples in add.items():
+        change.adding(graph, triples)
+    return change
