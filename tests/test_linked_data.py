@@ -364,3 +364,13 @@ def test_unsafe_paths(path: str) -> None:
 def test_doctests_and_exports(module) -> None:
     assert doctest.testmod(module).failed == 0
     assert all(hasattr(module, name) for name in module.__all__)
+
+
+@pytest.mark.slow
+def test_rdflib_dereferences_a_live_server(live_server) -> None:
+    """rdflib fetching the page URL as a Linked Data client does: its own Accept header."""
+    graph = rdflib.Graph().parse(live_server.url + "/id/state/japan")
+    assert (JAPAN, OWL.sameAs, WD_JAPAN) in graph
+    void = rdflib.Graph().parse(live_server.url + "/.well-known/void")
+    endpoint = next(void.objects(None, rdflib.URIRef("http://rdfs.org/ns/void#sparqlEndpoint")))
+    assert str(endpoint) == live_server.url + "/sparql"

@@ -194,6 +194,7 @@ def test_static_files(client: TestClient, name: str, media_type: str, marker: st
     assert response.headers["content-type"].split(";")[0] == media_type
     assert response.headers["x-content-type-options"] == "nosniff"
     assert marker in response.text
+    assert response.headers["cache-control"] == "no-cache"  # unversioned: revalidate
     again = client.get(f"/static/{name}", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
 

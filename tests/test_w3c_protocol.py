@@ -454,7 +454,7 @@ def check_result(step: Step, content_type: str, body: bytes, where: str) -> None
         rdflib.Graph().parse(data=body, format=RDF_TYPES[media_type])
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", list(_params()))
 def test_w3c_protocol(case: Case, store: Store) -> None:
     load(store, case.graphs)
     with TestClient(create_app(Settings.from_env({}), store=store, seed=False)) as client:

@@ -216,8 +216,16 @@ class ThreadExecutor:
             if stop.is_set():
                 raise QueryTimeout(f"the query ran longer than {timeout:g}s and was stopped", setting="PATROLKG_QUERY_TIMEOUT", limit=timeout)
 
+        def work() -> QueryResponse:
+            try:
+                return execute(self.store, request, self.limits, check=check)
+            except BaseException as error:
+                # The traceback's frames hold the engine's result object, which may
+                # only be freed on this thread: drop them here.
+                raise error.with_traceback(None)  # noqa: B904
+
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, lambda: execute(self.store, request, self.limits, check=check))
+        future = loop.run_in_executor(self._pool, work)
         try:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:

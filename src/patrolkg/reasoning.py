@@ -69,7 +69,7 @@ CONSISTENCY_CHECKS: dict[str, tuple[str, str]] = {
     ),
     "cax-adc": (
         "SELECT DISTINCT ?x ?a ?b WHERE { ?d a owl:AllDisjointClasses ; owl:members ?list . "
-        "?list rdf:rest*/rdf:first ?a . ?list rdf:rest*/rdf:first ?b . FILTER(?a != ?b) ?x a ?a , ?b }",
+        "?list rdf:rest*/rdf:first ?a . ?list rdf:rest*/rdf:first ?b . FILTER(STR(?a) < STR(?b)) ?x a ?a , ?b }",
         "{x} is typed both {a} and {b}, which are disjoint classes",
     ),
     "prp-fp": (

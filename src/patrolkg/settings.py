@@ -66,8 +66,21 @@ def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
-def _optional_str(text: str) -> str | None:
-    return text or None
+def _write_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
+    """``TOKEN`` or ``NAME:TOKEN[,NAME:TOKEN...]``; a bare token's holder is "editor"."""
+    if not text.strip():
+        return None
+    pairs = []
+    for item in text.split(","):
+        item = item.strip()
+        name, sep, token = item.partition(":")
+        if not sep:
+            name, token = "editor", item
+        name, token = name.strip(), token.strip()
+        if not name or len(token) < 16:
+            raise ValueError("each token must be at least 16 characters (NAME:TOKEN, comma-separated)")
+        pairs.append((name, token))
+    return tuple(pairs)
 
 
 def _base_iri(text: str) -> str:
@@ -85,7 +98,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that SERVICE may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
     Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
-    Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token that authorizes writes; with none, every write is refused.", _optional_str, None, secret=True),
+    Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token(s) that authorize writes, as TOKEN or NAME:TOKEN[,NAME:TOKEN...]; the name is recorded as the submitter. With none, every write is refused.", _write_tokens, None, secret=True),
 )
 
 
@@ -101,7 +114,7 @@ class Settings:
     service_allowlist: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)
     base_iri: str = "https://w3id.org/patrolkg/"
-    write_token: str | None = None
+    write_token: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -72,6 +72,30 @@ class Report:
     def as_dict(self) -> dict[str, object]:
         return {"conforms": self.conforms, "violations": [v.as_dict() for v in self.results]}
 
+    def rdf(self) -> rdflib.Graph:
+        """The report as an ``sh:ValidationReport`` graph, OWL consistency results included."""
+        graph = rdflib.Graph()
+        graph.bind("sh", SH)
+        for triple in self.graph:
+            graph.add(triple)
+        report = next(graph.subjects(RDF.type, SH.ValidationReport), None)
+        if report is None:
+            report = rdflib.BNode()
+            graph.add((report, RDF.type, SH.ValidationReport))
+        graph.set((report, SH.conforms, rdflib.Literal(self.conforms)))
+        for violation in self.results:
+            if violation.source_shape is not None:
+                continue  # already in pySHACL's graph
+            result = rdflib.BNode()
+            graph.add((report, SH.result, result))
+            graph.add((result, RDF.type, SH.ValidationResult))
+            graph.add((result, SH.focusNode, rdflib.URIRef(violation.focus_node)))
+            graph.add((result, SH.resultSeverity, SH.Violation))
+            graph.add((result, SH.resultMessage, rdflib.Literal(violation.message, lang="en")))
+            if violation.constraint:
+                graph.add((result, SH.sourceConstraintComponent, rdflib.URIRef("urn:patrolkg:" + violation.constraint)))
+        return graph
+
 
 @lru_cache(maxsize=1)
 def _shapes() -> rdflib.Graph:

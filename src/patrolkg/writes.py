@@ -207,35 +207,29 @@ class Writer:
         return result
 
     def _present(self, change: Change) -> set[tuple[GraphName, ox.Triple]]:
-        nodes = _iri_nodes(change.all_triples(), objects=False)
-        found = set()
-        for quad in self.store.quads_touching(nodes):
-            graph = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else None
-            found.add((graph, quad.triple))
-        return found
+        subjects = _iri_nodes(change.all_triples(), objects=False)
+        return {(_graph_of(q), q.triple) for q in self.store.quads_with_subjects(subjects)}
 
     # -- validation ----------------------------------------------------------------
 
     def _validate(self, change: Change) -> tuple[Report, list[ox.Quad]]:
-        changed_subjects = _iri_nodes(change.all_triples(), objects=False)
-        referenced = _iri_nodes(change.all_triples(), objects=True)
-        around = [q for q in self.store.quads_touching(referenced) if not _is_inferred(q)]
-        # Nodes that point at a changed node are revalidated too (a retracted person
-        # may leave a statement without its speaker).
-        focus = set(changed_subjects)
-        focus |= {q.subject.value for q in around if isinstance(q.subject, ox.NamedNode) and isinstance(q.object, ox.NamedNode) and q.object.value in changed_subjects}
-        context_nodes = referenced | focus
-        quads = [q for q in self.store.quads_touching(context_nodes)]
-        asserted = {(q.graph_name.value if isinstance(q.graph_name, ox.NamedNode) else None, q.triple) for q in quads if not _is_inferred(q)}
-        for graph, triples in change.remove.items():
-            asserted -= {(graph, t) for t in triples}
-        for graph, triples in change.add.items():
-            asserted |= {(graph, t) for t in triples}
-        asserted = {(g, t) for g, t in asserted if g != str(ONTOLOGY_GRAPH)}
-        focus_data = [t for _, t in asserted if isinstance(t.subject, ox.NamedNode) and t.subject.value in focus]
-        context = [t for _, t in asserted if not (isinstance(t.subject, ox.NamedNode) and t.subject.value in focus)]
+        """Validate the descriptions the change alters, in their neighbourhood.
+
+        Focus: the subjects of changed triples and the nodes that point at them (a
+        retracted person may leave a statement without its speaker). Context: what
+        the focus nodes point at (their types, schemes), as it will be after the change.
+        """
+        changed = _iri_nodes(change.all_triples(), objects=False)
+        incoming = [q for q in self.store.quads_with_objects(changed) if not _is_inferred(q)]
+        focus = changed | {q.subject.value for q in incoming if isinstance(q.subject, ox.NamedNode)}
+        focus_quads = self.store.quads_with_subjects(focus)
+        after = _apply(change, {(_graph_of(q), q.triple) for q in focus_quads if not _is_inferred(q)})
+        focus_data = [t for _, t in after]
+        neighbours = _iri_nodes(focus_data, objects=True) - focus
+        neighbour_quads = self.store.quads_with_subjects(neighbours)
+        context = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in neighbour_quads if not _is_inferred(q)}, subjects=neighbours)]
         report = validate(_to_rdflib(focus_data), context=_to_rdflib(context))
-        return report, quads
+        return report, [*focus_quads, *neighbour_quads, *incoming]
 
     # -- reasoning -----------------------------------------------------------------
 
@@ -258,7 +252,7 @@ class Writer:
         if not candidates:
             return set()
         # Drop what the store already holds, asserted or inferred, outside the context.
-        known = {q.triple for q in self.store.quads_touching(_iri_nodes(candidates, objects=False))}
+        known = {q.triple for q in self.store.quads_with_subjects(_iri_nodes(candidates, objects=False))}
         return {t for t in candidates if t not in known}
 
     def _rederive_all(self, change: Change) -> tuple[set[ox.Triple], set[ox.Triple]]:
@@ -283,6 +277,21 @@ class Writer:
         derived = materialize(scratch, data_graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
         current = {q.triple for q in self.store.quads(str(INFERRED_GRAPH))}
         return current - derived, derived - current
+
+
+def _graph_of(quad: ox.Quad) -> GraphName:
+    return quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else None
+
+
+def _apply(change: Change, quads: set[tuple[GraphName, ox.Triple]], *, subjects: set[str] | None = None) -> set[tuple[GraphName, ox.Triple]]:
+    """``quads`` as they will be after ``change`` (additions limited to ``subjects``),
+    without the ontology graph, which validation adds itself."""
+    result = set(quads)
+    for graph, triples in change.remove.items():
+        result -= {(graph, t) for t in triples}
+    for graph, triples in change.add.items():
+        result |= {(graph, t) for t in triples if subjects is None or (isinstance(t.subject, ox.NamedNode) and t.subject.value in subjects)}
+    return {(g, t) for g, t in result if g != str(ONTOLOGY_GRAPH)}
 
 
 def _is_inferred(quad: ox.Quad) -> bool:

@@ -12,7 +12,9 @@ from typing import Protocol, Union, runtime_checkable
 
 import pyoxigraph as ox
 
-__all__ = ["Store", "QueryResult", "query_has_dataset", "query_error_location"]
+from ..errors import QuerySyntaxError
+
+__all__ = ["Store", "QueryResult", "query_has_dataset", "query_error_location", "syntax_error"]
 
 #: What a query returns: solutions (SELECT), a boolean (ASK) or triples (CONSTRUCT/DESCRIBE).
 QueryResult = Union[ox.QuerySolutions, ox.QueryBoolean, ox.QueryTriples]
@@ -54,6 +56,10 @@ class Store(Protocol):
         """The quads of one named graph, or of the whole store."""
         ...
 
+    def quads_in(self, graph: str | None) -> Iterator[ox.Quad]:
+        """The quads of one graph: a named graph's IRI, or None for the default graph."""
+        ...
+
     def replace_graphs(self, graphs: Mapping[str, Iterable[ox.Triple]], drop: Iterable[str] = ()) -> None:
         """Atomically drop ``drop`` and replace each graph in ``graphs`` by its triples.
 
@@ -73,8 +79,12 @@ class Store(Protocol):
         """
         ...
 
-    def quads_touching(self, nodes: Iterable[str]) -> list[ox.Quad]:
-        """Every quad, in any graph, whose subject or object is one of the IRIs ``nodes``."""
+    def quads_with_subjects(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        """Every quad, in any graph, whose subject is one of the IRIs ``nodes``."""
+        ...
+
+    def quads_with_objects(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        """Every quad, in any graph, whose object is one of the IRIs ``nodes``."""
         ...
 
     def close(self) -> None:
@@ -106,6 +116,21 @@ def query_has_dataset(sparql: str) -> bool:
 
 
 _QUERY_LOCATION = re.compile(r"at (\d+):(\d+)")
+
+
+def syntax_error(exc: SyntaxError) -> QuerySyntaxError:
+    """A :class:`QuerySyntaxError` from the engine's, with its position and a readable
+    message (the engine's list of expected tokens can run to hundreds of characters).
+
+    >>> str(syntax_error(SyntaxError("error at 1:5: expected one of a, b")))
+    'SPARQL syntax error: line 1, column 5: expected one of a, b'
+    """
+    text = str(exc)
+    line, column = query_error_location(text)
+    reason = re.sub(r"^error at \d+:\d+: ", "", text)
+    if len(reason) > 160:
+        reason = reason[:157].rsplit(",", 1)[0] + ", …"
+    return QuerySyntaxError(reason, line=line, column=column)
 
 
 def query_error_location(message: str) -> tuple[int | None, int | None]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from ..errors import QuerySyntaxError, StoreError
-from .base import QueryResult, query_error_location, query_has_dataset
+from ..errors import StoreError
+from .base import QueryResult, query_has_dataset, syntax_error
 
 __all__ = ["OxigraphStore"]
 
@@ -101,14 +101,13 @@ class OxigraphStore:
         try:
             return self._store.query(sparql, **options)
         except SyntaxError as exc:
-            line, column = query_error_location(str(exc))
-            message = re.sub(r"^error at \d+:\d+: ", "", str(exc))
-            raise QuerySyntaxError(message, line=line, column=column) from None
+            raise syntax_error(exc) from None
         except OSError as exc:
             raise StoreError(f"cannot read the store: {exc}") from None
 
     def graph_names(self) -> list[str]:
-        return sorted(g.value for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+        names = (g for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
+        return sorted(g.value for g in names if next(iter(self._store.quads_for_pattern(None, None, None, g)), None) is not None)
 
     def triple_count(self, graph: str | None = None) -> int:
         if graph is None:
@@ -118,6 +117,10 @@ class OxigraphStore:
 
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
         name = ox.NamedNode(graph) if graph is not None else None
+        return self._store.quads_for_pattern(None, None, None, name)
+
+    def quads_in(self, graph: str | None) -> Iterator[ox.Quad]:
+        name = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
         return self._store.quads_for_pattern(None, None, None, name)
 
     def replace_graphs(self, graphs: Mapping[str, Iterable[ox.Triple]], drop: Iterable[str] = ()) -> None:
@@ -149,13 +152,11 @@ class OxigraphStore:
         if parts:
             self._update(" ;\n".join(parts))
 
-    def quads_touching(self, nodes: Iterable[str]) -> list[ox.Quad]:
-        found: dict[ox.Quad, None] = {}
-        for iri in nodes:
-            node = ox.NamedNode(iri)
-            found.update(dict.fromkeys(self._store.quads_for_pattern(node, None, None, None)))
-            found.update(dict.fromkeys(self._store.quads_for_pattern(None, None, node, None)))
-        return list(found)
+    def quads_with_subjects(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        return [q for iri in set(nodes) for q in self._store.quads_for_pattern(ox.NamedNode(iri), None, None, None)]
+
+    def quads_with_objects(self, nodes: Iterable[str]) -> list[ox.Quad]:
+        return [q for iri in set(nodes) for q in self._store.quads_for_pattern(None, None, ox.NamedNode(iri), None)]
 
     def _update(self, sparql: str) -> None:
         with self._write_lock:

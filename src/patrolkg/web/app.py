@@ -14,7 +14,9 @@ from ..execution import Limits, ThreadExecutor
 from ..loading import load_bundle
 from ..settings import Settings
 from ..store import OxigraphStore, Store, default_store_path, open_store
+from ..submissions import Submissions
 from ..workers import ProcessExecutor
+from ..writes import Writer
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .services import Executor, Services
@@ -49,7 +51,14 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
             log.info("the store is empty: loading the bundled data")
             load_bundle(opened)
         executor = _executor_for(opened, settings)
-        app.state.services = Services(settings=settings, store=opened, executor=executor)
+        writer = Writer(opened, on_commit=executor.notify_write)
+        app.state.services = Services(
+            settings=settings,
+            store=opened,
+            executor=executor,
+            writer=writer,
+            submissions=Submissions(opened, writer),
+        )
         try:
             yield
         finally:
@@ -68,7 +77,7 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
-        allow_headers=["Accept", "Content-Type"],
+        allow_headers=["Accept", "Content-Type"],  # no Authorization: writes are not cross-site
         allow_credentials=False,
         expose_headers=["Patrolkg-Truncated", "Content-Location"],
     )

@@ -33,7 +33,7 @@ from ..store import Store
 from . import pages
 from .errors import error_response
 from .services import Services, services
-from .void import void_description
+from .void import VOID_PREFIXES, void_description
 
 __all__ = [
     "router",
@@ -48,7 +48,12 @@ __all__ = [
     "store_holds",
     "ontology_triples",
     "negotiate",
+    "id_prefixes",
     "is_safe_id_path",
+    "entity",
+    "ontology",
+    "void_document",
+    "stylesheet",
 ]
 
 router = APIRouter()
@@ -79,6 +84,8 @@ _PROV = "http://www.w3.org/ns/prov#"
 # Not in the query default graph (docs/model.md), so never part of a description.
 _SHAPES_GRAPH = str(GRAPH["shapes"])
 _LABEL = ox.NamedNode(_RDFS + "label")
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_OWL_ONTOLOGY = "http://www.w3.org/2002/07/owl#Ontology"
 
 #: How a statement (or another reaction) can involve an entity, in display order.
 STATEMENT_ROLES: tuple[str, ...] = tuple(str(PK[name]) for name in ("speaker", "onBehalfOf", "addressedTo", "about", "respondsTo"))
@@ -279,12 +286,15 @@ def _statements(store: Store, incoming: Sequence[Fact]) -> list[StatementSummary
 def store_holds(store: Store, iri: str) -> bool:
     """Whether any triple of the query default graph has ``iri`` as subject or object."""
     node = ox.NamedNode(iri)
-    return bool(store.query(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"))
+    pattern = f"{{ GRAPH ?g {{ {node} ?p ?o }} }} UNION {{ GRAPH ?g {{ ?s ?p {node} }} }}"
+    return bool(store.query(f"ASK {{ {pattern} FILTER(?g != <{_SHAPES_GRAPH}>) }}"))
 
 
 def ontology_triples(store: Store) -> list[ox.Triple]:
-    """The triples of the ontology graph."""
-    return [quad.triple for quad in store.quads(str(ONTOLOGY_GRAPH))]
+    """The triples of the ontology graph: the ontology's header first, then by subject."""
+    triples = [quad.triple for quad in store.quads(str(ONTOLOGY_GRAPH))]
+    header = {t.subject for t in triples if t.predicate.value == _RDF_TYPE and t.object.value == _OWL_ONTOLOGY}
+    return sorted(triples, key=lambda t: (t.subject not in header, isinstance(t.subject, ox.BlankNode), str(t.subject)))
 
 
 # ------------------------------------------------------------------- responding
@@ -323,9 +333,36 @@ def _not_found(request: Request, media_type: str | None, site: pages.Site, iri: 
     )
 
 
-def _rdf_response(triples: Iterable[ox.Triple], media_type: str) -> Response:
-    body = serialize_triples(triples, RDF_FORMATS[media_type], PREFIXES)
+def _rdf_response(triples: Iterable[ox.Triple], media_type: str, prefixes: dict[str, str]) -> Response:
+    # Grouped by subject (in order of first appearance), types first, so that each
+    # subject reads as one block.
+    by_subject: dict[object, list[ox.Triple]] = {}
+    for triple in triples:
+        by_subject.setdefault(triple.subject, []).append(triple)
+    grouped = [
+        triple
+        for group in by_subject.values()
+        for triple in sorted(group, key=lambda t: (t.predicate.value != _RDF_TYPE, t.predicate.value, str(t.object)))
+    ]
+    body = serialize_triples(grouped, RDF_FORMATS[media_type], prefixes)
     return Response(body, media_type=media_type, headers=_VARY)
+
+
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
+def id_prefixes(triples: Sequence[ox.Triple], base_iri: str) -> dict[str, str]:
+    """Prefixes for writing ``triples``: the usual ones, and one per kind of identifier
+    (``state:`` for ``<base_iri>id/state/``), as the bundled Turtle files have them."""
+    prefixes = {name: iri for name, iri in PREFIXES.items() if name not in ("pkid", "pkg")}
+    ids = base_iri + "id/"
+    for triple in triples:
+        for node in (triple.subject, triple.object):
+            if isinstance(node, ox.NamedNode) and node.value.startswith(ids) and "/" in node.value[len(ids):]:
+                kind = node.value[len(ids):].split("/", 1)[0]
+                if _KIND.fullmatch(kind):
+                    prefixes.setdefault(kind if kind not in PREFIXES else f"pk{kind}", f"{ids}{kind}/")
+    return prefixes
 
 
 def _site(request: Request, svc: Services) -> pages.Site:
@@ -349,7 +386,8 @@ def entity(path: str, request: Request, svc: Services = Depends(services)) -> Re
         return _not_found(request, media_type, site, iri)
     if media_type == _HTML:
         return HTMLResponse(pages.render_entity(description, site), headers=_VARY)
-    return _rdf_response(description.triples(), media_type)
+    triples = description.triples()
+    return _rdf_response(triples, media_type, id_prefixes(triples, svc.settings.base_iri))
 
 
 @router.api_route("/ontology", methods=["GET", "HEAD"], tags=["linked data"], summary="The patrolkg ontology")
@@ -365,7 +403,7 @@ def ontology(request: Request, svc: Services = Depends(services)) -> Response:
     if media_type == _HTML:
         labels, _ = fetch_labels(svc.store, {t.object.value for t in triples if isinstance(t.object, ox.NamedNode)})
         return HTMLResponse(pages.render_ontology(triples, labels, site), headers=_VARY)
-    return _rdf_response(triples, media_type)
+    return _rdf_response(triples, media_type, id_prefixes(triples, svc.settings.base_iri))
 
 
 @router.api_route("/.well-known/void", methods=["GET", "HEAD"], tags=["linked data"], summary="VoID description of the dataset")
@@ -375,7 +413,8 @@ def void_document(request: Request, svc: Services = Depends(services)) -> Respon
     if media_type is None:
         return _not_acceptable(request, VOID_TYPES)
     endpoint_base = str(request.base_url).rstrip("/")
-    return _rdf_response(void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base), media_type)
+    triples = void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base)
+    return _rdf_response(triples, media_type, VOID_PREFIXES)
 
 
 @router.get("/assets/ld.css", include_in_schema=False)

@@ -65,7 +65,7 @@ def compact(iri: str) -> str:
     return iri
 
 
-def graph_name(graph: str) -> str:
+def _graph_name(graph: str) -> str:
     """A graph's short name: ``reference``, ``article/cnsnews-2022-05``; other IRIs whole."""
     return graph[len(str(GRAPH)):] if graph.startswith(str(GRAPH)) else graph
 
@@ -95,7 +95,7 @@ class Site:
         return None
 
 
-def link(iri: str, text: str, site: Site, *, cls: str = "") -> str:
+def _link(iri: str, text: str, site: Site, *, cls: str = "") -> str:
     href = site.href(iri)
     attrs = f' class="{esc(cls)}"' if cls else ""
     if href is None:
@@ -103,7 +103,7 @@ def link(iri: str, text: str, site: Site, *, cls: str = "") -> str:
     return f'<a href="{esc(href)}" title="{esc(iri)}"{attrs}>{esc(text)}</a>'
 
 
-def literal(term: ox.Literal) -> str:
+def _literal(term: ox.Literal) -> str:
     lang = f' lang="{esc(term.language)}"' if term.language else ""
     text = f'<span class="literal"{lang}>{esc(term.value)}</span>'
     if term.language:
@@ -113,24 +113,24 @@ def literal(term: ox.Literal) -> str:
     return text
 
 
-def term(node: object, names: Names, site: Site) -> str:
+def _term(node: object, names: Names, site: Site) -> str:
     """Any RDF term as HTML: a named link, a literal, or a blank node."""
     if isinstance(node, ox.NamedNode):
         if node.value.startswith(WIKIDATA_ENTITY):
-            return link(node.value, f"Wikidata {node.value[len(WIKIDATA_ENTITY):]}", site, cls="external")
-        return link(node.value, names(node.value) or compact(node.value), site)
+            return _link(node.value, f"Wikidata {node.value[len(WIKIDATA_ENTITY):]}", site, cls="external")
+        return _link(node.value, names(node.value) or compact(node.value), site)
     if isinstance(node, ox.Literal):
-        return literal(node)
+        return _literal(node)
     return f'<span class="bnode">{esc(node)}</span>'
 
 
-def predicate(iri: str, names: Names, site: Site) -> str:
+def _predicate(iri: str, names: Names, site: Site) -> str:
     label, short = names(iri), compact(iri)
     code = f"<code>{esc(short)}</code>"
-    return f"{link(iri, label, site)} {code}" if label else link(iri, short, site)
+    return f"{_link(iri, label, site)} {code}" if label else _link(iri, short, site)
 
 
-def layout(title: str, body: str, site: Site, *, alternates: bool = True) -> str:
+def _layout(title: str, body: str, site: Site, *, alternates: bool = True) -> str:
     links = "".join(
         f'<link rel="alternate" type="{t}" href="?format={f}" title="{n}">' for f, t, n in _ALTERNATES
     ) if alternates else ""
@@ -156,7 +156,7 @@ def layout(title: str, body: str, site: Site, *, alternates: bool = True) -> str
 
 
 def _sources(fact: Fact) -> str:
-    tags = [f'<span class="graph" title="{esc(g)}">{esc(graph_name(g))}</span>' for g in fact.sources]
+    tags = [f'<span class="graph" title="{esc(g)}">{esc(_graph_name(g))}</span>' for g in fact.sources]
     if fact.inferred:
         tags.append(f'<span class="inferred" title="only in {esc(INFERRED_GRAPH)}">inferred</span>')
     return " ".join(tags)
@@ -175,9 +175,9 @@ def _fact_table(facts: Sequence[Fact], other: Callable[[Fact], object], heading:
     for iri in sorted(by_predicate, key=order):
         group = sorted(by_predicate[iri], key=lambda f: (f.inferred, _sort_text(other(f), names)))
         for index, fact in enumerate(group):
-            head = f'<th scope="row" rowspan="{len(group)}">{predicate(iri, names, site)}</th>' if index == 0 else ""
+            head = f'<th scope="row" rowspan="{len(group)}">{_predicate(iri, names, site)}</th>' if index == 0 else ""
             css = ' class="inferred-fact"' if fact.inferred else ""
-            rows.append(f"<tr{css}>{head}<td>{term(other(fact), names, site)}</td><td>{_sources(fact)}</td></tr>")
+            rows.append(f"<tr{css}>{head}<td>{_term(other(fact), names, site)}</td><td>{_sources(fact)}</td></tr>")
     return (
         f'<table class="facts"><thead><tr><th scope="col">Property</th><th scope="col">{esc(heading)}</th>'
         f'<th scope="col">Source graph</th></tr></thead>\n<tbody>\n' + "\n".join(rows) + "\n</tbody></table>"
@@ -192,7 +192,7 @@ def _sort_text(node: object, names: Names) -> str:
 
 def _citation(article: str, description: Description, site: Site) -> str:
     text = description.headlines.get(article) or description.label(article) or compact(article)
-    return f"<cite>{link(article, text, site)}</cite>"
+    return f"<cite>{_link(article, text, site)}</cite>"
 
 
 def _quotes(quotes: Iterable[str]) -> str:
@@ -200,7 +200,7 @@ def _quotes(quotes: Iterable[str]) -> str:
 
 
 def _statement(summary: StatementSummary, description: Description, names: Names, site: Site) -> str:
-    title = link(summary.iri, names(summary.iri) or compact(summary.iri), site)
+    title = _link(summary.iri, names(summary.iri) or compact(summary.iri), site)
     name = description.label(description.iri) or "this"
     roles = ", ".join(f"{_ROLE_PHRASES.get(r, compact(r))} {name}" for r in summary.roles)
     parts = [f'<h3>{title}</h3><p class="meta"><span class="role">{esc(roles)}</span>']
@@ -208,7 +208,7 @@ def _statement(summary: StatementSummary, description: Description, names: Names
         parts.append(f' · <time>{esc(summary.date)}</time>')
     parts.append("</p>")
     if summary.speakers:
-        parts.append("<p>Said by " + ", ".join(link(s, names(s) or compact(s), site) for s in summary.speakers) + "</p>")
+        parts.append("<p>Said by " + ", ".join(_link(s, names(s) or compact(s), site) for s in summary.speakers) + "</p>")
     parts.append(_quotes(summary.quotes))
     if summary.sources:
         parts.append('<p class="source">Source: ' + "; ".join(_citation(a, description, site) for a in summary.sources) + "</p>")
@@ -225,17 +225,17 @@ def render_entity(description: Description, site: Site) -> str:
     types = [f for f in description.outgoing if f.predicate.value == RDF + "type"]
     if types:
         shown = sorted(types, key=lambda f: (f.inferred, _sort_text(f.object, names)))
-        items = [term(f.object, names, site) + (' <span class="inferred">inferred</span>' if f.inferred else "") for f in shown]
+        items = [_term(f.object, names, site) + (' <span class="inferred">inferred</span>' if f.inferred else "") for f in shown]
         body.append('<p class="types">A ' + ", ".join(items) + "</p>")
     aliases = [t for t in description.values(SKOS + "altLabel") if isinstance(t, ox.Literal)]
     if aliases:
-        body.append('<p class="aliases">Also called ' + ", ".join(literal(a) for a in aliases) + "</p>")
+        body.append('<p class="aliases">Also called ' + ", ".join(_literal(a) for a in aliases) + "</p>")
     for prop in (str(PK.summary), SKOS + "definition"):
         body.extend(f'<p class="summary">{esc(t.value)}</p>' for t in description.values(prop) if isinstance(t, ox.Literal))
 
     same_as = [t for t in description.values(OWL + "sameAs") if isinstance(t, ox.NamedNode)]
     if same_as:
-        items = "".join(f"<li>{term(t, names, site)}</li>" for t in same_as)
+        items = "".join(f"<li>{_term(t, names, site)}</li>" for t in same_as)
         body.append(f'<section id="elsewhere"><h2>Elsewhere</h2><ul class="links">{items}</ul></section>')
 
     quotes = [t.value for t in description.values(str(PK.quote))]
@@ -262,7 +262,7 @@ def render_entity(description: Description, site: Site) -> str:
         f"the OWL 2 RL reasoner derived it, and only the graph <code>{esc(INFERRED_GRAPH)}</code> holds it. "
         "The source graph of every other fact is named beside it.</p>"
     )
-    return layout(title, "\n".join(body), site)
+    return _layout(title, "\n".join(body), site)
 
 
 # ------------------------------------------------------------------------ ontology
@@ -309,7 +309,7 @@ def render_ontology(triples: Sequence[ox.Triple], labels: dict[str, ox.Literal],
         for op, word in ((OWL + "unionOf", " or "), (OWL + "intersectionOf", " and ")):
             for head in terms.get(node, op):
                 return "(" + word.join(expression(i) for i in terms.items(head)) + ")"
-        return term(node, names, site)
+        return _term(node, names, site)
 
     ontology = next(iter(terms.of_type(OWL + "Ontology")), None)
     title = (terms.first(ontology, "http://purl.org/dc/terms/title") if ontology else None) or "patrolkg ontology"
@@ -323,7 +323,7 @@ def render_ontology(triples: Sequence[ox.Triple], labels: dict[str, ox.Literal],
                  ("Licence", terms.get(ontology, "http://purl.org/dc/terms/license")),
                  ("Preferred prefix", terms.get(ontology, "http://purl.org/vocab/vann/preferredNamespacePrefix"))]
         body.append('<dl class="header">' + "".join(
-            f"<dt>{name}</dt><dd>{', '.join(term(v, names, site) for v in values)}</dd>" for name, values in facts if values
+            f"<dt>{name}</dt><dd>{', '.join(_term(v, names, site) for v in values)}</dd>" for name, values in facts if values
         ) + "</dl>")
 
     namespace = str(PK)
@@ -355,7 +355,7 @@ def render_ontology(triples: Sequence[ox.Triple], labels: dict[str, ox.Literal],
             rows.append(("Characteristics", [esc(k) for k in kinds]))
             if type_iri == SKOS + "ConceptScheme":
                 concepts = [s for s, props in terms.by_subject.items() if node in props.get(SKOS + "inScheme", [])]
-                rows.append(("Concepts", [term(c, names, site) for c in sorted(concepts, key=lambda c: str(c))]))
+                rows.append(("Concepts", [_term(c, names, site) for c in sorted(concepts, key=lambda c: str(c))]))
             definition = terms.first(node, SKOS + "definition")
             entries.append(
                 f'<section class="term" id="{esc(local)}"><h3>{esc(label)} <code>pk:{esc(local)}</code> '
@@ -369,12 +369,12 @@ def render_ontology(triples: Sequence[ox.Triple], labels: dict[str, ox.Literal],
     disjoint = [terms.items(head) for props in terms.by_subject.values()
                 if all_disjoint in props.get(RDF + "type", []) for head in props.get(OWL + "members", [])]
     if disjoint:
-        items = "".join("<li>" + ", ".join(term(m, names, site) for m in group) + "</li>" for group in disjoint)
+        items = "".join("<li>" + ", ".join(_term(m, names, site) for m in group) + "</li>" for group in disjoint)
         blocks.append(f'<section id="disjointness"><h2>Pairwise disjoint classes</h2><ul>{items}</ul></section>')
         contents.append('<li><a href="#disjointness">Disjointness</a></li>')
     body.append(f'<nav class="contents"><h2>Contents</h2><ul>{"".join(contents)}</ul></nav>')
     body.extend(blocks)
-    return layout(title, "\n".join(body), site)
+    return _layout(title, "\n".join(body), site)
 
 
 def render_not_found(message: str, site: Site) -> str:
@@ -385,4 +385,4 @@ def render_not_found(message: str, site: Site) -> str:
         f'Browse the <a href="{esc(site.url("/ontology"))}">ontology</a> or ask the '
         f'<a href="{esc(site.url("/query"))}">query interface</a>.</p>'
     )
-    return layout("Not found", body, site, alternates=False)
+    return _layout("Not found", body, site, alternates=False)

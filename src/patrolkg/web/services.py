@@ -10,6 +10,8 @@ from fastapi import Request
 from ..execution import Limits, QueryRequest, QueryResponse
 from ..settings import Settings
 from ..store import Store
+from ..submissions import Submissions
+from ..writes import Writer
 
 __all__ = ["Executor", "Services", "services"]
 
@@ -27,6 +29,8 @@ class Services:
     settings: Settings
     store: Store
     executor: Executor
+    writer: Writer
+    submissions: Submissions
 
     @property
     def limits(self) -> Limits:

@@ -96,7 +96,7 @@ def entity_href(base_iri: str, root: str = "") -> Callable[[str], str]:
 
 def _root(request: Request) -> str:
     """Where the app is mounted (``root_path``), for links that survive a proxy prefix."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
+    return quote(str(request.scope.get("root_path", "")).rstrip("/"), safe="/%")
 
 
 def _script_json(value: object) -> str:
@@ -116,9 +116,12 @@ def _static(name: str) -> tuple[bytes, str] | None:
 
 
 def _asset(name: str, root: str) -> str:
-    """The URL of a static file, versioned so that browsers fetch each version once."""
+    """The URL of a static file, versioned by its content so that browsers may cache it."""
     found = _static(name)
-    return f"{root}/static/{name}?v={found[1].strip(chr(34))[:10]}" if found else f"{root}/static/{name}"
+    if found is None:
+        return f"{root}/static/{name}"
+    version = found[1].strip('"')[:10]
+    return f"{root}/static/{name}?v={version}"
 
 
 def _page(request: Request, title: str, main: str, *, current: str = "", description: str = "") -> HTMLResponse:
@@ -174,8 +177,8 @@ _FEATURED = (
 # ------------------------------------------------------------------ pages
 
 
-@router.get("/", response_class=HTMLResponse, tags=["ui"], summary="Home page")
-def home(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+@router.get("/", name="home", response_class=HTMLResponse, tags=["ui"], summary="Home page")
+def _home(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     root = _root(request)
     stats = []
     for label, cls in _STATS:
@@ -229,8 +232,8 @@ def _example_button(query: NamedQuery) -> str:
     )
 
 
-@router.get("/query", response_class=HTMLResponse, tags=["ui"], summary="The SPARQL query editor")
-def query_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+@router.get("/query", name="query_page", response_class=HTMLResponse, tags=["ui"], summary="The SPARQL query editor")
+def _query_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     """``?example=<id>`` opens and runs a competency question; ``?query=`` a query of one's own."""
     root = _root(request)
     examples = named_queries()
@@ -276,8 +279,8 @@ def query_page(request: Request, svc: Services = Depends(services)) -> HTMLRespo
     return _page(request, "Query", main, current="/query", description="Query the patrolkg knowledge graph with SPARQL.")
 
 
-@router.get("/timeline", response_class=HTMLResponse, tags=["ui"], summary="The joint patrols on a timeline")
-def timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+@router.get("/timeline", name="timeline", response_class=HTMLResponse, tags=["ui"], summary="The joint patrols on a timeline")
+def _timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     patrols = load_timeline(svc.store)
     jump = "".join(f'<li><a href="#patrol-{p.ordinal}">{p.ordinal}</a></li>' for p in patrols if p.ordinal is not None)
     main = f"""
@@ -296,20 +299,26 @@ def timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLRe
 # ------------------------------------------------------------------ static files
 
 
-@router.get("/static/{name}", include_in_schema=False)
-def static_file(name: str, request: Request) -> Response:
+@router.get("/static/{name}", name="static", include_in_schema=False)
+def _static_file(name: str, request: Request) -> Response:
     """One of :data:`STATIC_FILES`; any other name is a 404 (so no path reaches the disk)."""
     media_type = STATIC_FILES.get(name)
     found = _static(name) if media_type else None
     if found is None:
         raise NotFound(f"no static file named {name!r}", hint="the static files are " + ", ".join(sorted(STATIC_FILES)))
     body, etag = found
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=86400" if request.query_params.get("v") else "no-cache", "X-Content-Type-Options": "nosniff"}
+    # A URL carrying the current version never changes meaning; any other is revalidated.
+    current = request.query_params.get("v") == etag.strip('"')[:10]
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=31536000, immutable" if current else "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 
 
-@router.get("/favicon.ico", include_in_schema=False)
-def favicon() -> Response:
+@router.get("/favicon.ico", name="favicon", include_in_schema=False)
+def _favicon() -> Response:
     return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})

@@ -16,7 +16,7 @@ from ..namespaces import GRAPH, LINKS_GRAPH, ONTOLOGY_GRAPH, PK, PREFIXES
 from ..store import Store
 from .pages import compact
 
-__all__ = ["VOID", "SD", "WIKIDATA_URI_SPACE", "void_description"]
+__all__ = ["VOID", "SD", "VOID_PREFIXES", "WIKIDATA_URI_SPACE", "void_description"]
 
 VOID = "http://rdfs.org/ns/void#"
 SD = "http://www.w3.org/ns/sparql-service-description#"
@@ -25,6 +25,8 @@ FORMATS = "http://www.w3.org/ns/formats/"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 OWL_SAME_AS = "http://www.w3.org/2002/07/owl#sameAs"
 WIKIDATA_URI_SPACE = "http://www.wikidata.org/entity/"
+#: Prefixes for writing the description.
+VOID_PREFIXES = {**{k: v for k, v in PREFIXES.items() if k not in ("pkid", "pkg")}, "void": VOID, "sd": SD}
 #: Used when the ontology names no licence of its own.
 DEFAULT_LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 

@@ -82,6 +82,19 @@
     return /^https?:\/\//i.test(iri) ? iri : null;
   }
 
+  /* Text split after each "/" and "#", with a line break allowed there (<wbr>), so a
+   * long IRI wraps between its segments rather than inside one. */
+  function breakable(text) {
+    var parts = [];
+    text.split(/(?<=[\/#])/).forEach(function (part, index) {
+      if (index) {
+        parts.push(el("wbr"));
+      }
+      parts.push(part);
+    });
+    return parts;
+  }
+
   function plural(n, one, many) {
     return n + " " + (n === 1 ? one : many);
   }
@@ -93,13 +106,12 @@
       return el("span", { className: "unbound", title: "unbound" });
     }
     if (term.type === "uri") {
-      var shown = compact(term.value);
-      var className = shown.charAt(0) === "<" ? "iri" : "iri compact";
       var href = hrefFor(term.value);
+      var link = el(href ? "a" : "span", { className: "iri", title: term.value }, breakable(compact(term.value)));
       if (!href) {
-        return el("span", { className: className, title: term.value, text: shown });
+        return link;
       }
-      var link = el("a", { className: className, href: href, title: term.value, text: shown });
+      link.setAttribute("href", href);
       if (href === term.value) {
         link.className += " external";
         link.setAttribute("rel", "noopener noreferrer");

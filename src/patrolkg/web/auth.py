@@ -1,0 +1,37 @@
+"""Who may write: ``Authorization: Bearer <token>`` against the configured tokens.
+
+With no token configured every write is refused (403), never open; a missing or wrong
+token is 401. Tokens are compared in constant time, every configured one each time.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Depends, Request
+
+from .errors import HttpError
+from .services import Services, services
+
+__all__ = ["writer_name"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="patrolkg"'}
+
+
+def writer_name(request: Request, svc: Services = Depends(services)) -> str:
+    """FastAPI dependency for write routes: the configured name of the token's holder."""
+    tokens = svc.settings.write_token
+    if not tokens:
+        raise HttpError(403, "writes_disabled", "this server accepts no writes: no write token is configured", hint="start it with PATROLKG_WRITE_TOKEN set")
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise HttpError(401, "unauthorized", "writes need an Authorization: Bearer <token> header", headers=_CHALLENGE)
+    presented_bytes = presented.strip().encode()
+    holder = None
+    for name, token in tokens:
+        if hmac.compare_digest(presented_bytes, token.encode()) and holder is None:
+            holder = name
+    if holder is None:
+        raise HttpError(401, "unauthorized", "the bearer token is not valid for writes", headers=_CHALLENGE)
+    return holder
