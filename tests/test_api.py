@@ -8,6 +8,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
+import click
 import pytest
 
 import patrolkg
@@ -30,12 +31,16 @@ MODULES = _modules()
 def test_all_lists_exactly_the_public_names_defined_here(module: ModuleType) -> None:
     if not hasattr(module, "__all__"):
         pytest.fail(f"{module.__name__} has no __all__")
+    # Route handlers and CLI commands are reached through ``router`` and ``cli``.
+    handlers = {route.endpoint for route in getattr(getattr(module, "router", None), "routes", [])}
     defined = {
         name
         for name, value in vars(module).items()
         if not name.startswith("_")
         and getattr(value, "__module__", None) == module.__name__
         and (callable(value) or isinstance(value, type))
+        and value not in handlers
+        and not isinstance(value, click.Command)
     }
     missing = defined - set(module.__all__)
     assert not missing, f"{module.__name__}: public but not in __all__: {sorted(missing)}"

@@ -7,7 +7,6 @@ are skipped, saying which is missing.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from conftest import LiveServer
 
-CHROMIUM = Path(os.environ.get("PATROLKG_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; the tests never download a browser
 
 pytestmark = [
     pytest.mark.slow,

@@ -109,8 +109,82 @@ def test_an_unopenable_store_is_exit_3(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: cannot open the store")
 
 
-@pytest.mark.parametrize("command", ["load", "query", "validate", "info", "serve", "queries"])
+@pytest.mark.parametrize("command", ["load", "query", "validate", "info", "serve", "queries", "submit"])
 def test_every_command_has_help(command: str) -> None:
     result = patrolkg(command, "--help")
     assert result.returncode == 0
     assert "Usage: patrolkg " + command in result.stdout
+
+
+def _quad_count(store_dir: Path) -> str:
+    result = patrolkg("query", "--store", str(store_dir), "--format", "csv", "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_load_files_goes_through_the_write_path(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    valid = SHAPES / "StatementShape-valid.ttl"
+    accepted = patrolkg("load", "--store", str(store), str(valid))
+    assert accepted.returncode == 0, accepted.stderr
+    assert "https://w3id.org/patrolkg/graph/submission/" in accepted.stdout
+    before = _quad_count(store)
+    # A second speaker for the statement the valid file made: one too many.
+    second = tmp_path / "second-speaker.ttl"
+    second.write_text(
+        "<https://w3id.org/patrolkg/id/statement/matsuno-serious-concerns> <https://w3id.org/patrolkg/ontology#speaker> "
+        "<https://w3id.org/patrolkg/id/state/japan> .\n",
+        encoding="utf-8",
+    )
+    rejected = patrolkg("load", "--store", str(store), str(second))
+    assert rejected.returncode == 1, rejected.stdout
+    assert "StatementShape" in rejected.stderr
+    assert _quad_count(store) == before
+
+
+def test_validate_in_the_context_of_a_store(store_dir: Path, tmp_path: Path) -> None:
+    # A statement whose speaker and patrol exist only in the store.
+    data = tmp_path / "statement.ttl"
+    data.write_text(
+        """@prefix pk: <https://w3id.org/patrolkg/ontology#> .
+        <https://w3id.org/patrolkg/id/statement/cli-check> a pk:Statement ;
+          <http://www.w3.org/2000/01/rdf-schema#label> "A check"@en ;
+          pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
+          pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
+          pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
+          <http://purl.org/dc/terms/source> "a test" .""",
+        encoding="utf-8",
+    )
+    alone = patrolkg("validate", str(data))
+    in_context = patrolkg("validate", "--store", str(store_dir), str(data))
+    assert alone.returncode == 1  # the speaker is not known to be a person
+    assert in_context.returncode == 0, in_context.stdout
+
+
+@pytest.mark.slow
+def test_submit_prints_the_verdict_and_exits_by_it(tmp_path: Path) -> None:
+    from conftest import LiveServer
+
+    token = "b2" * 16
+    server = LiveServer(tmp_path / "store", "--no-seed", env={"PATROLKG_WRITE_TOKEN": "carol:" + token}).start()
+    try:
+        ok = patrolkg("submit", str(SHAPES / "PersonShape-valid.ttl"), "--url", server.url, "--token", token, "--source", "a test")
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.startswith("accepted: ")
+        # Typed both a person and a state: no fact in the store can make that conform.
+        contradiction = tmp_path / "contradiction.ttl"
+        contradiction.write_text(
+            "<https://w3id.org/patrolkg/id/person/wu-qian> a <https://w3id.org/patrolkg/ontology#State> .\n",
+            encoding="utf-8",
+        )
+        bad = patrolkg("submit", str(contradiction), "--url", server.url, "--token", token)
+        assert bad.returncode == 1, bad.stdout
+        assert "disjoint" in bad.stderr and "nothing was stored" in bad.stderr
+        dry = patrolkg("submit", str(SHAPES / "PersonShape-valid.ttl"), "--url", server.url, "--token", token, "--dry-run")
+        assert dry.returncode == 0 and "dry run" in dry.stdout
+        unauthorized = patrolkg("submit", str(SHAPES / "PersonShape-valid.ttl"), "--url", server.url, "--token", "wrong" * 5)
+        assert unauthorized.returncode == 2 and "401" in unauthorized.stderr
+    finally:
+        server.stop()
+    down = patrolkg("submit", str(SHAPES / "PersonShape-valid.ttl"), "--url", server.url)
+    assert down.returncode == 3 and "cannot reach" in down.stderr

@@ -11,6 +11,7 @@ Exit codes (a contract, also in the README):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -80,23 +81,49 @@ def cli() -> None:
 
 @cli.command()
 @store_option
-def load(store_dir: Path | None) -> None:
-    """Build or refresh the store from the bundled ontology and data.
+@click.option("--source", help="Source to record for FILES (default: each file's name).")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load(store_dir: Path | None, source: str | None, files: tuple[Path, ...]) -> None:
+    """Build or refresh the store from the bundled ontology and data, or add FILES.
 
-    Rebuilds the bundled graphs and the inferred graph; every other graph is left
-    untouched. A malformed or invalid file stops the load and the store keeps its
-    previous content.
+    Without FILES: rebuilds the bundled graphs and the inferred graph; every other
+    graph is left untouched. With FILES: each file goes through the same validated
+    write path as a submission, into its own named graph; a file that does not conform
+    is refused with its violations and nothing of it is stored. Either way a malformed
+    or invalid file stops the load and the store keeps its previous content.
     """
     store = _open(store_dir)
+    try:
+        if files:
+            _load_files(store, files, source)
+        else:
+            _load_bundle(store)
+    finally:
+        store.close()
+
+
+def _load_bundle(store: Store) -> None:
     steps = 4 + len(resources.bundle())
     with click.progressbar(length=steps, label="loading", file=sys.stderr, show_pos=True) as bar:
         report = load_bundle(store, progress=lambda _step: bar.update(1))
         bar.update(steps)
-    store.close()
     for graph, count in report.graphs.items():
         click.echo(f"{count:>8}  {graph}")
     click.echo(f"{report.inferred:>8}  inferred")
     click.echo(f"loaded in {report.seconds:.2f}s")
+
+
+def _load_files(store: Store, files: tuple[Path, ...], source: str | None) -> None:
+    from .submissions import Submissions, parse_submission
+    from .writes import Writer
+
+    submissions = Submissions(store, Writer(store))
+    submitter = os.environ.get("USER") or "cli"
+    for path in files:
+        media_type = format_for_path(path).media_type
+        triples = parse_submission(path.read_bytes(), media_type, source=str(path))
+        record, outcome = submissions.submit(triples, submitter=submitter, source=source or path.name)
+        click.echo(f"{outcome.added:>8}  {record.graph}  ({path}, submission {record.id})")
 
 
 _QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples", "jsonld", "rdfxml"]
@@ -147,29 +174,89 @@ def queries() -> None:
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "turtle"]), default="text", show_default=True, help="How to print the report.")
+@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path), help="Validate in the context of this store's facts (as a submission would be).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(fmt: str, files: tuple[Path, ...]) -> None:
+def validate(fmt: str, store_dir: Path | None, files: tuple[Path, ...]) -> None:
     """SHACL-validate data files (together) against the shapes and the ontology.
 
-    Exit 0 when they conform, 1 when they do not, 2 when a file cannot be read.
+    With --store, the files are checked as a submission to that store would be: with
+    the facts they refer to. Exit 0 when they conform, 1 when they do not, 2 when a
+    file cannot be read.
     """
-    import rdflib
+    from .errors import ValidationFailed as Failed
+    from .writes import Change, Writer, skolemize
 
-    from .validation import validate as run_validation
-
-    graph = rdflib.Graph()
+    triples = []
     for path in files:
         quads = parse_rdf(path.read_bytes(), format_for_path(path), source=str(path), base_iri=path.resolve().as_uri())
-        data = ox.serialize((q.triple for q in quads), format=ox.RdfFormat.N_TRIPLES)
-        graph.parse(data=data, format="nt")
-    report = run_validation(graph)
+        triples += [q.triple for q in quads]
+    store = open_store(store_dir) if store_dir else open_store(None)
+    try:
+        report = Writer(store).write(Change().adding(None, skolemize(triples)), dry_run=True).report
+    except Failed as failure:
+        report = failure.report
+    finally:
+        store.close()
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif fmt == "turtle":
-        click.echo(report.graph.serialize(format="turtle"))
+        click.echo(report.rdf().serialize(format="turtle"))
     else:
         click.echo(report.text)
     sys.exit(EXIT_OK if report.conforms else EXIT_INVALID)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, envvar="PATROLKG_URL", help="Base URL of a running patrolkg server [env PATROLKG_URL].")
+@click.option("--token", envvar="PATROLKG_TOKEN", help="Write token [env PATROLKG_TOKEN].")
+@click.option("--source", help="Where the facts come from: an article URL or a citation.")
+@click.option("--comment", help="A note on the submission.")
+@click.option("--dry-run", is_flag=True, help="Validate on the server, store nothing.")
+def submit(file: Path, url: str, token: str | None, source: str | None, comment: str | None, dry_run: bool) -> None:
+    """Submit FILE to a running server and print its verdict readably.
+
+    Exit 0 accepted (or conforms, with --dry-run), 1 rejected with violations,
+    2 refused for another reason (bad input, auth), 3 server unreachable or failing.
+    """
+    import httpx
+
+    media_type = format_for_path(file).media_type
+    headers = {"Content-Type": media_type, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    params = {k: v for k, v in {"source": source, "comment": comment, "dry_run": "true" if dry_run else None}.items() if v}
+    try:
+        response = httpx.post(url.rstrip("/") + "/submissions", content=file.read_bytes(), headers=headers, params=params, timeout=120)
+    except httpx.HTTPError as exc:
+        click.echo(f"error: cannot reach {url}: {exc}", err=True)
+        sys.exit(EXIT_STORE)
+    body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    if response.status_code == 201:
+        click.echo(f"accepted: {body['triples']} triples as submission {body['id']} in <{body['graph']}>")
+        click.echo(f"record: {url.rstrip('/')}{response.headers.get('location', '')}")
+        sys.exit(EXIT_OK)
+    if response.status_code == 200 and dry_run:
+        click.echo(("conforms" if body.get("conforms") else "does not conform") + " (dry run: nothing stored)")
+        for violation in body.get("violations", []):
+            click.echo("  " + _describe(violation))
+        sys.exit(EXIT_OK if body.get("conforms") else EXIT_INVALID)
+    error = body.get("error", {})
+    if response.status_code == 422:
+        violations = error.get("report", {}).get("violations", [])
+        click.echo(f"rejected: {len(violations)} violation(s); nothing was stored", err=True)
+        for violation in violations:
+            click.echo("  " + _describe(violation), err=True)
+        sys.exit(EXIT_INVALID)
+    message = error.get("message") or response.text[:500]
+    click.echo(f"error: {response.status_code}: {message}" + (f" ({error['hint']})" if error.get("hint") else ""), err=True)
+    sys.exit(EXIT_INPUT if response.status_code < 500 else EXIT_STORE)
+
+
+def _describe(violation: dict[str, str | None]) -> str:
+    where = (violation.get("focus_node") or "") + (f" {violation['path']}" if violation.get("path") else "")
+    shape = violation.get("node_shape") or violation.get("constraint") or ""
+    return f"{where}: {violation.get('message')}" + (f" [{shape}]" if shape else "")
 
 
 @cli.command()

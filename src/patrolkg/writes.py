@@ -36,6 +36,7 @@ __all__ = [
     "skolemize",
     "is_protected_graph",
     "change_from_graphs",
+    "canonical",
 ]
 
 #: A graph: its IRI, or None for the store's default graph.
@@ -78,6 +79,32 @@ def skolemize(triples: Iterable[ox.Triple], mapping: dict[str, ox.NamedNode] | N
     return [ox.Triple(fix(t.subject), t.predicate, fix(t.object)) for t in triples]
 
 
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+#: Datatypes the store keeps as another (value-preserving): validating what will be
+#: stored means validating the canonical form.
+_CANONICAL_DATATYPES = {
+    _XSD + name: ox.NamedNode(_XSD + "integer")
+    for name in (
+        "int", "long", "short", "byte", "nonNegativeInteger", "positiveInteger", "negativeInteger",
+        "nonPositiveInteger", "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte",
+    )
+} | {_XSD + "dateTimeStamp": ox.NamedNode(_XSD + "dateTime")}
+
+
+def canonical(triple: ox.Triple) -> ox.Triple:
+    """The triple as the store will keep it: derived integer types become xsd:integer.
+
+    >>> t = ox.Triple(ox.NamedNode("http://e/a"), ox.NamedNode("http://e/p"),
+    ...               ox.Literal("4", datatype=ox.NamedNode(_XSD + "positiveInteger")))
+    >>> canonical(t).object.datatype.value
+    'http://www.w3.org/2001/XMLSchema#integer'
+    """
+    literal = triple.object
+    if isinstance(literal, ox.Literal) and literal.datatype.value in _CANONICAL_DATATYPES:
+        return ox.Triple(triple.subject, triple.predicate, ox.Literal(literal.value, datatype=_CANONICAL_DATATYPES[literal.datatype.value]))
+    return triple
+
+
 @dataclass
 class Change:
     """Triples to remove and to add, per graph. Build it, then give it to :class:`Writer`."""
@@ -86,11 +113,11 @@ class Change:
     add: dict[GraphName, set[ox.Triple]] = field(default_factory=dict)
 
     def removing(self, graph: GraphName, triples: Iterable[ox.Triple]) -> Change:
-        self.remove.setdefault(graph, set()).update(triples)
+        self.remove.setdefault(graph, set()).update(canonical(t) for t in triples)
         return self
 
     def adding(self, graph: GraphName, triples: Iterable[ox.Triple]) -> Change:
-        self.add.setdefault(graph, set()).update(triples)
+        self.add.setdefault(graph, set()).update(canonical(t) for t in triples)
         return self
 
     def graphs(self) -> set[GraphName]:

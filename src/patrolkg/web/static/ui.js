@@ -82,15 +82,15 @@
     return /^https?:\/\//i.test(iri) ? iri : null;
   }
 
-  /* Text split after each "/" and "#", with a line break allowed there (<wbr>), so a
-   * long IRI wraps between its segments rather than inside one. */
+  /* An IRI as segments that do not wrap, with a line break allowed after each "/" and
+   * "#" (<wbr>): a long IRI wraps between its segments, never at a hyphen inside one. */
   function breakable(text) {
     var parts = [];
     text.split(/(?<=[\/#])/).forEach(function (part, index) {
       if (index) {
         parts.push(el("wbr"));
       }
-      parts.push(part);
+      parts.push(el("span", { className: "segment", text: part }));
     });
     return parts;
   }
