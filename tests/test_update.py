@@ -190,6 +190,21 @@ def test_all_graph_operations_leave_patrolkgs_graphs_alone(api: TestClient, stor
     assert protected_quads(store) == before
 
 
+@pytest.mark.xfail(strict=True, reason="patrolkg.updates.stage_update: CLEAR ALL empties patrolkg's graphs in the staging copy too, so later operations of the same request read them as empty (the commit keeps them)")
+def test_operations_after_clear_all_still_read_patrolkgs_graphs(api: TestClient, store: Store) -> None:
+    update = f"CLEAR ALL ; INSERT {{ GRAPH <{USER_GRAPH}> {{ ?s <http://example.org/mentioned> true }} }} WHERE {{ GRAPH <{ARTICLE_GRAPH}> {{ ?s a <{PK}JointPatrol> }} }}"
+    response = post_update(api, update)
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] > 0
+
+
+@pytest.mark.xfail(strict=True, reason="patrolkg.updates._targets takes graph names from rdflib, which keeps the backslash of an escaped local name (ex:g\\/1): ValueError, 500")
+def test_graph_named_by_an_escaped_local_name(api: TestClient, store: Store) -> None:
+    response = post_update(api, "PREFIX ex: <http://example.org/> INSERT DATA { GRAPH ex:g\\/1 { ex:a ex:p 1 } }")
+    assert response.status_code == 200, response.text
+    assert "http://example.org/g/1" in store.graph_names()
+
+
 def test_load_is_refused_and_nothing_is_fetched(api: TestClient, store: Store) -> None:
     before = quads(store)
     response = post_update(api, f"LOAD <http://127.0.0.1:9/data.ttl> INTO GRAPH <{USER_GRAPH}>")

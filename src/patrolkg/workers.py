@@ -72,6 +72,26 @@ class SnapshotPublisher:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _remove_abandoned(snapshots: Path) -> None:
+    """Delete snapshot folders left by servers that died without closing."""
+    if not snapshots.is_dir():
+        return
+    for folder in snapshots.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _current_snapshot(root: Path) -> Path:
     return root / (root / _CURRENT).read_text().strip()
 
@@ -120,7 +140,9 @@ class ProcessExecutor:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
         self.limits = limits
-        root = store.path.parent / f".{store.path.name}.snapshots" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        snapshots = store.path.parent / f".{store.path.name}.snapshots"
+        _remove_abandoned(snapshots)
+        root = snapshots / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.publisher = SnapshotPublisher(store, root, keep_seconds=limits.timeout * 2 + 5)
         self.publisher.publish()
         self._context = multiprocessing.get_context("spawn")
