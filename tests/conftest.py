@@ -3,6 +3,7 @@
 - ``bundle_store``: an in-memory store loaded with the bundled data, shared by the
   session; tests must not write to it.
 - ``empty_store``: a fresh in-memory store per test.
+- ``seeded_store``: a fresh in-memory store per test with the bundled data.
 - ``client``: the app through an ASGI test client, over ``bundle_store``.
 - ``live_server``: a real ``patrolkg serve`` in a subprocess on a free loopback port,
   with its own store directory; yields the base URL.
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyoxigraph as ox
 import pytest
 from fastapi.testclient import TestClient
 
@@ -38,6 +40,23 @@ def bundle_store() -> Store:
 @pytest.fixture
 def empty_store() -> Store:
     return open_store(None)
+
+
+def seeded(bundle_store: Store, store: Store) -> Store:
+    """``store`` holding the bundled data, as ``create_app(seed=True)`` would load it:
+    copied from ``bundle_store`` rather than loaded again (a load takes seconds)."""
+    graphs: dict[str, list[ox.Triple]] = {}
+    for quad in bundle_store.quads():
+        assert isinstance(quad.graph_name, ox.NamedNode)
+        graphs.setdefault(quad.graph_name.value, []).append(quad.triple)
+    store.replace_graphs(graphs)
+    return store
+
+
+@pytest.fixture
+def seeded_store(bundle_store: Store) -> Store:
+    """A fresh in-memory store per test, holding the bundled data."""
+    return seeded(bundle_store, open_store(None))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ each response must be. The suite's ``/sparql/`` is our ``/sparql``.
 
 The dataset tests load the three one-triple files data1.nt–data3.nt into the named
 graphs ``http://kasei.us/2009/09/sparql/data/dataN.rdf``; their triples are written out
-below. The update tests wait for SPARQL Update (issue 4) and are skipped.
+below. The update tests, sent to ``/update``, are in test_w3c_update_gsp.py.
 
 Results are read with rdflib's parsers, not ours, so a response must be what another
 implementation understands.
@@ -240,189 +240,20 @@ def _bibliographic_in(graph: str, *, absent: str | None = None) -> bytes:
     return (text + "}").encode()
 
 
-UPDATE_CASES = [
-    Case(
-        "update_dataset_default_graph",
-        "update with protocol-specified default graph",
-        (
-            Step(
-                "POST",
-                (("using-graph-uri", DATA1),),
-                UPDATE,
-                f"""PREFIX dc: <http://purl.org/dc/terms/>
-PREFIX foaf: <http://xmlns.com/foaf/0.1/>
-CLEAR ALL ;
-INSERT DATA {{
-    GRAPH <{DATA1}> {{
-        <{DATA1}> a foaf:Document
-    }}
-}} ;
-INSERT {{
-    GRAPH <http://example.org/protocol-update-dataset-test/> {{
-        ?s a dc:BibliographicResource
-    }}
-}}
-WHERE {{
-    ?s a foaf:Document
-}}""".encode(),
-            ),
-            Step(
-                "POST",
-                (),
-                QUERY,
-                f"ASK {{\n    GRAPH <http://example.org/protocol-update-dataset-test/> {{\n        <{DATA1}> a <http://purl.org/dc/terms/BibliographicResource>\n    }}\n}}".encode(),
-                result="boolean",
-                boolean=True,
-            ),
-        ),
-        update=True,
-    ),
-    Case(
-        "update_dataset_default_graphs",
-        "update with protocol-specified default graphs",
-        (
-            Step(
-                "POST",
-                (("using-graph-uri", DATA1), ("using-graph-uri", DATA2)),
-                UPDATE,
-                (CLEAR_THEN_FILL + "INSERT {\n    GRAPH <http://example.org/protocol-update-dataset-graphs-test/> {\n        ?s a dc:BibliographicResource\n    }\n}\nWHERE {\n    ?s a foaf:Document\n}").encode(),
-            ),
-            Step("POST", (), QUERY, _bibliographic_in("http://example.org/protocol-update-dataset-graphs-test/", absent=DATA3), result="boolean", boolean=True),
-        ),
-        update=True,
-    ),
-    Case(
-        "update_dataset_named_graphs",
-        "update with protocol-specified named graphs",
-        (
-            Step(
-                "POST",
-                (("using-named-graph-uri", DATA1), ("using-named-graph-uri", DATA2)),
-                UPDATE,
-                (CLEAR_THEN_FILL + "INSERT {\n    GRAPH <http://example.org/protocol-update-dataset-named-graphs-test/> {\n        ?s a dc:BibliographicResource\n    }\n}\nWHERE {\n    GRAPH ?g {\n        ?s a foaf:Document\n    }\n}").encode(),
-            ),
-            Step("POST", (), QUERY, _bibliographic_in("http://example.org/protocol-update-dataset-named-graphs-test/", absent=DATA3), result="boolean", boolean=True),
-        ),
-        update=True,
-    ),
-    Case(
-        "update_dataset_full",
-        "update with protocol-specified dataset (both named and default graphs)",
-        (
-            Step(
-                "POST",
-                (("using-graph-uri", DATA1), ("using-named-graph-uri", DATA2)),
-                UPDATE,
-                (
-                    CLEAR_THEN_FILL
-                    + "INSERT {\n    GRAPH <http://example.org/protocol-update-dataset-full-test/> {\n        ?s <http://example.org/in> ?in\n    }\n}\n"
-                    "WHERE {\n    {\n        GRAPH ?g { ?s a foaf:Document }\n        BIND(?g AS ?in)\n    }\n    UNION\n    {\n        ?s a foaf:Document .\n        BIND(\"default\" AS ?in)\n    }\n}"
-                ).encode(),
-            ),
-            Step(
-                "POST",
-                (),
-                QUERY,
-                (
-                    "ASK {\n    GRAPH <http://example.org/protocol-update-dataset-full-test/> {\n"
-                    f"        <{DATA1}> <http://example.org/in> \"default\" .\n"
-                    f"        <{DATA2}> <http://example.org/in> <{DATA2}> .\n    }}\n"
-                    f"    FILTER NOT EXISTS {{\n        GRAPH <http://example.org/protocol-update-dataset-full-test/> {{\n            <{DATA3}> ?p ?o\n        }}\n    }}\n}}"
-                ).encode(),
-                result="boolean",
-                boolean=True,
-            ),
-        ),
-        update=True,
-    ),
-    Case("update_post_form", "update via URL-encoded POST", (Step("POST", (), FORM, b"update=CLEAR+ALL"),), update=True),
-    Case("update_post_direct", "update via POST directly", (Step("POST", (), UPDATE, b"CLEAR ALL"),), update=True),
-    Case(
-        "update_base_uri",
-        'test for service-defined BASE URI ("which MAY be the service endpoint")',
-        (
-            Step(
-                "POST",
-                (),
-                UPDATE,
-                b"CLEAR SILENT GRAPH <http://example.org/protocol-base-test/> ;\n"
-                b"INSERT DATA { GRAPH <http://example.org/protocol-base-test/> { <http://example.org/s> <http://example.org/p> <test> } }",
-            ),
-            Step(
-                "POST",
-                (),
-                QUERY,
-                b'ASK {\n    GRAPH <http://example.org/protocol-base-test/> {\n        <http://example.org/s> <http://example.org/p> ?o\n'
-                b'        FILTER (isIRI(?o) && STR(?o) != "test")\n    }\n}',
-                result="boolean",
-                boolean=True,
-            ),
-        ),
-        update=True,
-    ),
-    Case("bad_update_get", "invoke update operation with GET", (Step("GET", (("update", "CLEAR ALL"),), status=CLIENT_ERROR),), update=True),
-    Case(
-        "bad_multiple_updates",
-        "invoke update operation with more than one update string",
-        (Step("POST", (), FORM, form(("update", "CLEAR NAMED"), ("update", "CLEAR DEFAULT")), status=CLIENT_ERROR),),
-        update=True,
-    ),
-    Case(
-        "bad_update_wrong_media_type",
-        "invoke update operation with a POST with media type that's not url-encoded or application/sparql-update",
-        (Step("POST", (), "text/plain", b"CLEAR NAMED", status=CLIENT_ERROR),),
-        update=True,
-    ),
-    Case(
-        "bad_update_missing_form_type",
-        "invoke update operation with url-encoded body, but without application/x-www-form-urlencoded media type",
-        (Step("POST", (), None, form(("update", "CLEAR NAMED")), status=CLIENT_ERROR),),
-        update=True,
-    ),
-    Case(
-        "bad_update_non_utf8",
-        "invoke update operation with direct POST, but with a non-UTF8 encoding",
-        (Step("POST", (), UPDATE + "; charset=UTF-16", "CLEAR NAMED".encode("utf-16"), status=CLIENT_ERROR),),
-        update=True,
-    ),
-    Case(
-        "bad_update_syntax",
-        "invoke update operation with invalid update syntax",
-        (Step("POST", (), FORM, form(("update", "CLEAR XYZ")), status=CLIENT_ERROR),),
-        update=True,
-    ),
-    Case(
-        "bad_update_dataset_conflict",
-        "invoke update with both using-graph-uri/using-named-graph-uri parameter and USING/WITH clause",
-        (
-            Step(
-                "POST",
-                (("using-named-graph-uri", "http://example/people"),),
-                UPDATE,
-                b"PREFIX foaf:  <http://xmlns.com/foaf/0.1/>\nWITH <http://example/addresses>\n"
-                b"DELETE { ?person foaf:givenName 'Bill' }\nINSERT { ?person foaf:givenName 'William' }\n"
-                b"WHERE {\n    ?person foaf:givenName 'Bill'\n}",
-                status=CLIENT_ERROR,
-            ),
-        ),
-        update=True,
-    ),
-]
-
-CASES = QUERY_CASES + UPDATE_CASES
+CASES = QUERY_CASES
 
 
-def test_every_manifest_test_is_encoded() -> None:
-    # 34 tests in the manifest: 20 query tests, 14 update tests.
+def test_every_manifest_query_test_is_encoded() -> None:
+    # 34 tests in the manifest: these 20 query tests, and 14 update tests in
+    # test_w3c_update_gsp.py.
     ids = [case.id for case in CASES]
-    assert len(ids) == len(set(ids)) == 34
-    assert sum(not case.update for case in CASES) == 20
+    assert len(ids) == len(set(ids)) == 20
+    assert not any(case.update for case in CASES)
 
 
 def _params() -> Iterator[object]:
     for case in CASES:
-        marks = [pytest.mark.skip(reason="update: issue 4")] if case.update else []
-        yield pytest.param(case, id=case.id, marks=marks)
+        yield pytest.param(case, id=case.id)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pyoxigraph as ox
 import pytest
 import rdflib
 from fastapi.testclient import TestClient
@@ -28,7 +27,7 @@ from rdflib.compare import isomorphic
 from rdflib.query import Result
 
 from patrolkg.settings import Settings
-from patrolkg.store import Store, open_store
+from patrolkg.store import Store
 from patrolkg.web.app import create_app
 
 TOKEN = "x" * 24
@@ -381,15 +380,8 @@ def _params() -> Iterator[object]:
 
 
 @pytest.fixture
-def store(bundle_store: Store) -> Store:
-    """A fresh store holding what ``create_app(seed=True)`` loads, copied, not loaded again."""
-    fresh = open_store(None)
-    graphs: dict[str, list[ox.Triple]] = {}
-    for quad in bundle_store.quads():
-        assert isinstance(quad.graph_name, ox.NamedNode)
-        graphs.setdefault(quad.graph_name.value, []).append(quad.triple)
-    fresh.replace_graphs(graphs)
-    return fresh
+def store(seeded_store: Store) -> Store:
+    return seeded_store
 
 
 def our_path(step: Step) -> str:

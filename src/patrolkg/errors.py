@@ -21,6 +21,8 @@ CLI, the HTTP app) map each class to an exit code or a status; anything else is 
     │   ├── TooManyRows
     │   └── BodyTooLarge
     └── StoreError               the store could not be read or written
+        ├── StoreUnavailable     the remote SPARQL engine does not answer (retry later)
+        └── WriteConflict        other servers kept changing the store during a write
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ __all__ = [
     "TooManyRows",
     "BodyTooLarge",
     "StoreError",
+    "StoreUnavailable",
+    "WriteConflict",
 ]
 
 
@@ -181,3 +185,17 @@ class BodyTooLarge(LimitExceeded):
 
 class StoreError(PatrolkgError):
     code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The remote SPARQL engine cannot be reached or is failing; nothing was changed
+    unless the message says otherwise. patrolkg retries on the next request."""
+
+    code = "store_unavailable"
+
+
+class WriteConflict(StoreError):
+    """Other writers changed the store each time this write was validated; nothing
+    was written."""
+
+    code = "write_conflict"

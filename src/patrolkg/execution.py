@@ -36,6 +36,7 @@ __all__ = [
     "GRAPH_MEDIA_TYPES",
     "BOOLEAN_MEDIA_TYPES",
     "check_query",
+    "check_endpoint",
     "execute",
     "ThreadExecutor",
 ]
@@ -126,11 +127,28 @@ def check_query(text: str, limits: Limits) -> None:
         else:
             prefix, _, local = target.partition(":")
             iri = prefixes.get(prefix, "") + local
-        if iri not in limits.service_allowlist:
-            raise ForbiddenOperation(
-                f"SERVICE <{iri}> is not an allowed endpoint; no connection was made",
-                hint="add it to PATROLKG_SERVICE_ALLOWLIST to allow federated queries to it",
-            )
+        check_endpoint(iri, limits, what="SERVICE ")
+
+
+def check_endpoint(iri: str, limits: Limits, *, what: str = "") -> None:
+    """Refuse a remote SPARQL endpoint that is not on the allow-list, before any connection.
+
+    Federated queries (SERVICE) and link discovery from an endpoint both pass here.
+    Endpoints are compared exactly, as listed in ``PATROLKG_SERVICE_ALLOWLIST``.
+
+    >>> check_endpoint("https://query.wikidata.org/sparql", Limits(service_allowlist=("https://query.wikidata.org/sparql",)))
+    >>> check_endpoint("http://127.0.0.1:1/sparql", Limits())
+    Traceback (most recent call last):
+    ...
+    patrolkg.errors.ForbiddenOperation: <http://127.0.0.1:1/sparql> is not an allowed endpoint; no connection was made
+
+    :raises ForbiddenOperation: for an endpoint that is not allow-listed.
+    """
+    if iri not in limits.service_allowlist:
+        raise ForbiddenOperation(
+            f"{what}<{iri}> is not an allowed endpoint; no connection was made",
+            hint="add it to PATROLKG_SERVICE_ALLOWLIST (or --service-allowlist) to allow queries to it",
+        )
 
 
 def _pick(request: QueryRequest, offered: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ import pyoxigraph as ox
 from .errors import ForbiddenOperation, InputError, NotFound
 from .rdfio import parse_rdf
 from .store import Store
-from .writes import SKOLEM_PREFIX, Change, GraphName, WriteOutcome, Writer, is_protected_graph, skolemize
+from .writes import SKOLEM_PREFIX, Change, GraphName, WriteOutcome, Writer, canonical, is_protected_graph, skolemize
 
 __all__ = ["parse_graph", "new_graph_iri", "get", "put", "post", "delete"]
 
@@ -88,10 +88,17 @@ def put(writer: Writer, graph: GraphName, triples: Iterable[ox.Triple]) -> bool:
         nothing is written.
     """
     _refuse_protected(graph)
-    new = set(triples)
-    current = {q.triple for q in writer.store.quads_in(graph)}
-    writer.write(Change().removing(graph, current - new).adding(graph, new - current))
-    return not current
+    new = {canonical(t) for t in triples}
+    was_empty = True
+
+    def difference() -> Change:  # computed under the writer's lock
+        nonlocal was_empty
+        current = {q.triple for q in writer.store.quads_in(graph)}
+        was_empty = not current
+        return Change().removing(graph, current - new).adding(graph, new - current)
+
+    writer.write(difference)
+    return was_empty
 
 
 def post(writer: Writer, graph: GraphName, triples: Iterable[ox.Triple]) -> bool:
@@ -102,8 +109,15 @@ def post(writer: Writer, graph: GraphName, triples: Iterable[ox.Triple]) -> bool
         nothing is written.
     """
     _refuse_protected(graph)
-    created = next(iter(writer.store.quads_in(graph)), None) is None
-    writer.write(Change().adding(graph, triples))
+    triples = list(triples)
+    created = True
+
+    def addition() -> Change:  # computed under the writer's lock
+        nonlocal created
+        created = next(iter(writer.store.quads_in(graph)), None) is None
+        return Change().adding(graph, triples)
+
+    writer.write(addition)
     return created
 
 
@@ -116,10 +130,14 @@ def delete(writer: Writer, graph: GraphName) -> WriteOutcome:
         without it; nothing is written.
     """
     _refuse_protected(graph)
-    triples = [q.triple for q in writer.store.quads_in(graph)]
-    if not triples:
-        raise NotFound(f"{_shown(graph)} holds no triples", hint="nothing to delete")
-    return writer.write(Change().removing(graph, triples))
+
+    def removal() -> Change:  # computed under the writer's lock
+        triples = [q.triple for q in writer.store.quads_in(graph)]
+        if not triples:
+            raise NotFound(f"{_shown(graph)} holds no triples", hint="nothing to delete")
+        return Change().removing(graph, triples)
+
+    return writer.write(removal)
 
 
 def _refuse_protected(graph: GraphName) -> None:

@@ -267,23 +267,32 @@ class Submissions:
         :raises InputError: if it is already retracted.
         """
         record = self.get(submission_id)
-        if record.status != "accepted":
-            raise InputError(f"submission {submission_id} was already retracted by {record.retracted_by} at {record.retracted_at}")
-        triples = [q.triple for q in self.store.quads(record.graph)]
         node = ox.NamedNode(record.iri)
         when = _now()
-        records = Change()
-        records.removing(SUBMISSIONS_GRAPH, [ox.Triple(node, _pk("status"), _status("accepted"))])
-        records.adding(
-            SUBMISSIONS_GRAPH,
-            [
-                ox.Triple(node, _pk("status"), _status("retracted")),
-                ox.Triple(node, _pk("retractedBy"), ox.Literal(by)),
-                ox.Triple(node, _pk("retractedAt"), ox.Literal(when, datatype=ox.NamedNode(_XSD + "dateTime"))),
-                ox.Triple(node, _pk("retractedData"), ox.Literal(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode())),
-            ],
-        )
-        self.writer.write(Change().removing(record.graph, triples), records=records, allow_protected=True)
+        triples: list[ox.Triple] = []
+
+        def removal() -> Change:  # under the writer's lock: one retraction wins
+            current = self.get(submission_id)
+            if current.status != "accepted":
+                raise InputError(f"submission {submission_id} was already retracted by {current.retracted_by} at {current.retracted_at}")
+            triples.extend(q.triple for q in self.store.quads_in(record.graph))
+            return Change().removing(record.graph, triples)
+
+        def bookkeeping() -> Change:
+            records = Change()
+            records.removing(SUBMISSIONS_GRAPH, [ox.Triple(node, _pk("status"), _status("accepted"))])
+            records.adding(
+                SUBMISSIONS_GRAPH,
+                [
+                    ox.Triple(node, _pk("status"), _status("retracted")),
+                    ox.Triple(node, _pk("retractedBy"), ox.Literal(by)),
+                    ox.Triple(node, _pk("retractedAt"), ox.Literal(when, datatype=ox.NamedNode(_XSD + "dateTime"))),
+                    ox.Triple(node, _pk("retractedData"), ox.Literal(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode())),
+                ],
+            )
+            return records
+
+        self.writer.write(removal, records=bookkeeping, allow_protected=True)
         return self.get(submission_id)
 
 

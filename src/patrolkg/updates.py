@@ -4,9 +4,9 @@ difference it makes to each graph it writes, and hand that to the :class:`Writer
 Rules (documented in the README):
 
 - ``LOAD`` is refused: patrolkg never fetches anything.
-- An operation that names one of patrolkg's own graphs (``https://w3id.org/patrolkg/graph/…``)
-  as its target is refused; ``CLEAR``/``DROP`` ``ALL`` and ``NAMED``, and templates whose
-  graph is a variable, apply to user graphs only.
+- An update that would change one of patrolkg's own graphs
+  (``https://w3id.org/patrolkg/graph/…``) is refused; ``CLEAR``/``DROP`` ``ALL`` and
+  ``NAMED`` mean every *user* graph (and, for ALL, the default graph).
 - As the SPARQL spec says, the WHERE clause reads the store's default graph unless
   ``USING``/``WITH`` or the protocol's ``using-graph-uri``/``using-named-graph-uri``
   name graphs; use ``GRAPH`` to read named graphs.
@@ -18,21 +18,17 @@ import re
 from collections.abc import Sequence
 
 import pyoxigraph as ox
-import rdflib
-from rdflib.plugins.sparql.algebra import translateUpdate
-from rdflib.plugins.sparql.parser import parseUpdate
 
 from .errors import ForbiddenOperation, InputError
 from .store import Store
 from .store.base import syntax_error
-from .writes import Change, GraphName, WriteOutcome, Writer, is_protected_graph, skolemize
+from .writes import Change, WriteOutcome, Writer, is_protected_graph, skolemize
 
 __all__ = ["apply_update", "stage_update", "with_using_clauses"]
 
 _STRING_COMMENT_IRI = re.compile(
     r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|<[^<>\s]*>|#[^\n]*", re.DOTALL
 )
-_ALL = object()  # "every user graph"
 
 
 def _mask(text: str) -> str:
@@ -71,58 +67,37 @@ def with_using_clauses(update: str, using: Sequence[str], using_named: Sequence[
     return update
 
 
-def _targets(update: str, base_iri: str | None) -> set[object]:
-    """The graphs the update may write: IRIs, None (default graph) or _ALL."""
-    try:
-        operations = translateUpdate(parseUpdate(update), base=base_iri).algebra
-    except Exception:  # rdflib cannot read it; pyoxigraph has judged it valid: diff all
-        return {_ALL}
-    targets: set[object] = set()
+_ALL_OR_NAMED = re.compile(r"(?<![\w:$?])(CLEAR|DROP)\s+(SILENT\s+)?(ALL|NAMED)\b", re.IGNORECASE)
+_LOAD = re.compile(r"(?<![\w:$?])LOAD\b", re.IGNORECASE)
 
-    def graph(term: object) -> object:
-        if term in ("ALL", "NAMED") or isinstance(term, rdflib.Variable):
-            return _ALL
-        if term == "DEFAULT" or term is None:
-            return None
-        return str(term)
 
-    for op in operations:
-        name = op.name
-        if name == "Load":
-            raise ForbiddenOperation("LOAD is refused: patrolkg never fetches data from elsewhere", hint="send the data itself with INSERT DATA, a submission or the Graph Store Protocol")
-        if name in ("InsertData", "DeleteData", "DeleteWhere"):
-            if op.get("triples"):
-                targets.add(None)
-            targets.update(graph(g) for g in (op.get("quads") or {}))
-        elif name == "Modify":
-            default_target = graph(op.get("withClause")) if op.get("withClause") else None
-            for key in ("delete", "insert"):
-                template = op[key] if key in op else None
-                if template is None or isinstance(template, str):
-                    continue
-                if template.get("triples"):
-                    targets.add(default_target)
-                targets.update(graph(g) for g in (template.get("quads") or {}))
-        elif name in ("Clear", "Drop", "Create"):
-            targets.add(graph(op.get("graphiri")))
-        elif name in ("Add", "Copy", "Move"):
-            source, destination = op.get("graph")
-            targets.add(graph(destination))
-            if name == "Move":
-                targets.add(graph(source))
-        else:
-            targets.add(_ALL)
-    return targets
+def _user_graphs_only(update: str, store: Store) -> str:
+    """Rewrite CLEAR/DROP ALL and NAMED into the same operation on each user graph, so
+    that patrolkg's own graphs are neither changed nor seen empty by later operations."""
+    masked = _mask(update)
+    user_graphs = [g for g in store.graph_names() if not is_protected_graph(g)]
+    for match in reversed(list(_ALL_OR_NAMED.finditer(masked))):
+        verb, silent, scope = match.group(1).upper(), "SILENT " if match.group(2) else "", match.group(3).upper()
+        operations = [f"{verb} {silent}GRAPH <{g}>" for g in user_graphs]
+        if scope == "ALL":
+            operations.append(f"{verb} {silent}DEFAULT")
+        replacement = " ;\n".join(operations) or "INSERT DATA { }"
+        update = update[: match.start()] + replacement + update[match.end() :]
+    return update
 
 
 def stage_update(store: Store, update: str, *, base_iri: str | None = None) -> Change:
     """The change ``update`` would make, computed on a staging copy of the store.
 
-    :raises QuerySyntaxError: for a malformed update, with line and column.
-    :raises ForbiddenOperation: for LOAD or a write to one of patrolkg's graphs.
+    Staging copies the store, so an update costs time in proportion to the store's size.
+
+    :raises patrolkg.errors.QuerySyntaxError: for a malformed update, with line and column.
+    :raises ForbiddenOperation: for LOAD, or an update that would change one of
+        patrolkg's own graphs.
     """
-    if re.search(r"(?<![\w:$?])LOAD\b", _mask(update), re.IGNORECASE):
+    if _LOAD.search(_mask(update)):
         raise ForbiddenOperation("LOAD is refused: patrolkg never fetches data from elsewhere", hint="send the data itself with INSERT DATA, a submission or the Graph Store Protocol")
+    update = _user_graphs_only(update, store)
     staging = ox.Store()
     staging.extend(store.quads())
     try:
@@ -132,25 +107,20 @@ def stage_update(store: Store, update: str, *, base_iri: str | None = None) -> C
     except OSError as exc:  # e.g. CREATE of an existing graph without SILENT
         raise InputError(f"the update failed: {exc}") from None
 
-    targets = _targets(update, base_iri)
-    explicit = {t for t in targets if isinstance(t, str)}
-    for graph in explicit:
-        if is_protected_graph(graph):
-            raise ForbiddenOperation(
-                f"the update writes <{graph}>, one of patrolkg's own graphs",
-                hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
-            )
-    graphs: set[GraphName] = {t for t in targets if t is None or isinstance(t, str)}
-    if _ALL in targets:
-        names = {g.value for g in staging.named_graphs() if isinstance(g, ox.NamedNode)} | set(store.graph_names())
-        graphs |= {g for g in names if not is_protected_graph(g)} | {None}
-
+    names = {g.value for g in staging.named_graphs() if isinstance(g, ox.NamedNode)} | set(store.graph_names())
     change = Change()
     blank_nodes: dict[str, ox.NamedNode] = {}
-    for graph in graphs:
-        name: ox.NamedNode | ox.DefaultGraph = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
+    for graph in sorted(names, key=str) + [None]:
+        target: ox.NamedNode | ox.DefaultGraph = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
         before = {q.triple for q in store.quads_in(graph)}
-        after = {q.triple for q in staging.quads_for_pattern(None, None, None, name)}
+        after = {q.triple for q in staging.quads_for_pattern(None, None, None, target)}
+        if before == after:
+            continue
+        if is_protected_graph(graph):
+            raise ForbiddenOperation(
+                f"the update would change <{graph}>, one of patrolkg's own graphs",
+                hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
+            )
         change.removing(graph, before - after)
         change.adding(graph, skolemize(after - before, blank_nodes))
     return change
@@ -170,5 +140,6 @@ def apply_update(
 
     :raises patrolkg.errors.ValidationFailed: the result would not conform.
     """
-    change = stage_update(store, with_using_clauses(update, using, using_named), base_iri=base_iri)
-    return writer.write(change, dry_run=dry_run)
+    update = with_using_clauses(update, using, using_named)
+    # Staged under the writer's lock: nothing can change the store in between.
+    return writer.write(lambda: stage_update(store, update, base_iri=base_iri), dry_run=dry_run)

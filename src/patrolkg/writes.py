@@ -176,25 +176,38 @@ class Writer:
         self.on_commit = on_commit or (lambda: None)
         self._lock = threading.Lock()
 
-    def write(self, change: Change, *, dry_run: bool = False, records: Change | None = None, allow_protected: bool = False) -> WriteOutcome:
+    def write(
+        self,
+        change: Change | Callable[[], Change],
+        *,
+        dry_run: bool = False,
+        records: Change | Callable[[], Change] | None = None,
+        allow_protected: bool = False,
+    ) -> WriteOutcome:
         """Validate ``change`` and commit it with ``records`` in one atomic update.
 
+        ``change`` may be a function that computes the change from the store as it is
+        (a PUT's difference, a SPARQL Update's effect): it is called under the write
+        lock, so no other write can slip in between staging and commit.
         ``records`` are patrolkg's own bookkeeping (submission records); they are not
-        validated, only committed with the change.
+        validated, only committed with the change (a function is called under the
+        lock too, after ``change``).
 
         :raises ForbiddenOperation: when the change writes a protected graph.
         :raises ValidationFailed: with the report, when the result would not conform;
             nothing is written.
         :raises patrolkg.errors.StoreError: when the store cannot be written.
         """
-        if not allow_protected:
-            for graph in change.graphs():
-                if is_protected_graph(graph):
-                    raise ForbiddenOperation(
-                        f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
-                        hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
-                    )
         with self._lock:
+            if callable(change):
+                change = change()
+            if not allow_protected:
+                for graph in change.graphs():
+                    if is_protected_graph(graph):
+                        raise ForbiddenOperation(
+                            f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
+                            hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
+                        )
             change = self._normalized(change)
             report, context = self._validate(change)
             if not report.conforms:
@@ -210,6 +223,8 @@ class Writer:
                 remove[str(INFERRED_GRAPH)] = inferred_remove
             if inferred_add:
                 add[str(INFERRED_GRAPH)] = inferred_add
+            if callable(records):
+                records = records()
             if records is not None:
                 for graph, triples in records.remove.items():
                     remove.setdefault(graph, set()).update(triples)

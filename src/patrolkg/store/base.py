@@ -1,23 +1,53 @@
 """The store interface: what the rest of patrolkg needs from a quad store.
 
-The embedded implementation is :class:`patrolkg.store.oxigraph.OxigraphStore`. A remote
-SPARQL 1.1 store can implement the same protocol without its callers changing.
+The embedded implementation is :class:`patrolkg.store.oxigraph.OxigraphStore`; the remote
+one, :class:`patrolkg.store.remote.RemoteStore`, speaks SPARQL 1.1 to any engine. Their
+callers do not change: the contract tests (tests/test_store_contract.py) run on both.
+
+Writes by several servers sharing one store stay validate-then-commit: a writer holds
+:meth:`Store.write_lease`, reads :meth:`Store.version`, validates, then commits with
+:meth:`Store.apply` only if the version is still the one it read.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Protocol, Union, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import IO, Protocol, Union, runtime_checkable
 
 import pyoxigraph as ox
 
 from ..errors import QuerySyntaxError
 
-__all__ = ["Store", "QueryResult", "query_has_dataset", "query_error_location", "syntax_error"]
+__all__ = ["Store", "QueryResult", "TripleStream", "query_has_dataset", "query_error_location", "syntax_error"]
+
+
+class TripleStream:
+    """The triples of a CONSTRUCT or DESCRIBE result that pyoxigraph's own engine did not
+    compute (a remote engine's answer, parsed as it arrives). Iterate it once.
+
+    >>> t = ox.Triple(ox.NamedNode("http://e/a"), ox.NamedNode("http://e/p"), ox.Literal("x"))
+    >>> TripleStream(iter([t])).serialize(format=ox.RdfFormat.N_TRIPLES)
+    b'<http://e/a> <http://e/p> "x" .\\n'
+    """
+
+    def __init__(self, triples: Iterator[ox.Triple]) -> None:
+        self._triples = triples
+
+    def __iter__(self) -> TripleStream:
+        return self
+
+    def __next__(self) -> ox.Triple:
+        return next(self._triples)
+
+    def serialize(self, output: IO[bytes] | None = None, format: ox.RdfFormat = ox.RdfFormat.N_TRIPLES) -> bytes | None:
+        """Write the (remaining) triples, as :meth:`pyoxigraph.QueryTriples.serialize` does."""
+        return ox.serialize(self, output, format)
+
 
 #: What a query returns: solutions (SELECT), a boolean (ASK) or triples (CONSTRUCT/DESCRIBE).
-QueryResult = Union[ox.QuerySolutions, ox.QueryBoolean, ox.QueryTriples]
+QueryResult = Union[ox.QuerySolutions, ox.QueryBoolean, ox.QueryTriples, TripleStream]
 
 
 @runtime_checkable
@@ -64,18 +94,47 @@ class Store(Protocol):
         """Atomically drop ``drop`` and replace each graph in ``graphs`` by its triples.
 
         Either every change is visible afterwards or none is, even if the process dies.
+        The store's :meth:`version` changes.
 
         :raises patrolkg.errors.StoreError: when the store cannot be written.
         """
         ...
 
-    def apply(self, remove: Mapping[str | None, Iterable[ox.Triple]], add: Mapping[str | None, Iterable[ox.Triple]]) -> None:
+    def apply(
+        self,
+        remove: Mapping[str | None, Iterable[ox.Triple]],
+        add: Mapping[str | None, Iterable[ox.Triple]],
+        *,
+        expect_version: str | None = None,
+        new_version: str | None = None,
+    ) -> bool:
         """Atomically delete then insert triples, per graph (None is the default graph).
+
+        With ``new_version`` the change is conditional: it is made, and the store's
+        version becomes ``new_version``, only if the version is still ``expect_version``
+        (None: no write yet). Without it the change is made whatever the version is,
+        and the version changes all the same. Returns whether the change was made.
 
         Triples to remove must not contain blank nodes (SPARQL cannot name them);
         patrolkg skolemizes user data so that stored data graphs have none.
 
         :raises patrolkg.errors.StoreError: when the store cannot be written.
+        """
+        ...
+
+    def version(self) -> str | None:
+        """A token that every commit changes, by whichever process or server; None
+        before the first. Read it before validating a write, then pass it to :meth:`apply`.
+
+        :raises patrolkg.errors.StoreError: when the store cannot be read.
+        """
+        ...
+
+    def write_lease(self) -> AbstractContextManager[None]:
+        """Keep every other writer of this store (threads, processes, other patrolkg
+        servers sharing the engine) from committing while the block runs. Reentrant.
+
+        :raises patrolkg.errors.WriteConflict: when the lease cannot be had in time.
         """
         ...
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -47,6 +48,9 @@ class OxigraphStore:
                 hint="check the directory's permissions, or stop the other patrolkg process using it",
             ) from None
         self._write_lock = threading.Lock()
+        # One process owns the directory, so the version and the lease live in memory.
+        self._version: str | None = None
+        self._lease = threading.RLock()
 
     @classmethod
     def read_only(cls, path: Path | str) -> OxigraphStore:
@@ -61,6 +65,8 @@ class OxigraphStore:
         except OSError as exc:
             raise StoreError(f"cannot open the snapshot at {path}: {exc}") from None
         self._write_lock = threading.Lock()
+        self._version = None
+        self._lease = threading.RLock()
         return self
 
     def snapshot(self, target: Path) -> None:
@@ -136,10 +142,16 @@ class OxigraphStore:
                     chunk = []
             if chunk:
                 parts.append(_insert_data(name, chunk))
-        if parts:
-            self._update(" ;\n".join(parts))
+        self._update(" ;\n".join(parts))
 
-    def apply(self, remove: Mapping[str | None, Iterable[ox.Triple]], add: Mapping[str | None, Iterable[ox.Triple]]) -> None:
+    def apply(
+        self,
+        remove: Mapping[str | None, Iterable[ox.Triple]],
+        add: Mapping[str | None, Iterable[ox.Triple]],
+        *,
+        expect_version: str | None = None,
+        new_version: str | None = None,
+    ) -> bool:
         parts = []
         for graph, triples in remove.items():
             lines = [_triple_text(t) for t in triples]
@@ -149,8 +161,13 @@ class OxigraphStore:
             lines = [_triple_text(t) for t in triples]
             if lines:
                 parts.append("INSERT DATA { " + _in_graph(graph, lines) + " }")
-        if parts:
-            self._update(" ;\n".join(parts))
+        return self._update(" ;\n".join(parts), expect_version=expect_version, new_version=new_version)
+
+    def version(self) -> str | None:
+        return self._version
+
+    def write_lease(self) -> AbstractContextManager[None]:
+        return self._lease
 
     def quads_with_subjects(self, nodes: Iterable[str]) -> list[ox.Quad]:
         return [q for iri in set(nodes) for q in self._store.quads_for_pattern(ox.NamedNode(iri), None, None, None)]
@@ -158,12 +175,19 @@ class OxigraphStore:
     def quads_with_objects(self, nodes: Iterable[str]) -> list[ox.Quad]:
         return [q for iri in set(nodes) for q in self._store.quads_for_pattern(None, None, ox.NamedNode(iri), None)]
 
-    def _update(self, sparql: str) -> None:
+    def _update(self, sparql: str, *, expect_version: str | None = None, new_version: str | None = None) -> bool:
+        """Run one update (an empty one only changes the version); with ``new_version``,
+        only if the version is still ``expect_version``."""
         with self._write_lock:
-            try:
-                self._store.update(sparql)
-            except OSError as exc:
-                raise StoreError(f"cannot write the store: {exc}", hint="nothing was written") from None
+            if new_version is not None and self._version != expect_version:
+                return False
+            if sparql:
+                try:
+                    self._store.update(sparql)
+                except OSError as exc:
+                    raise StoreError(f"cannot write the store: {exc}", hint="nothing was written") from None
+            self._version = new_version or uuid.uuid4().hex
+            return True
 
     def close(self) -> None:
         if self.path is not None:

@@ -45,7 +45,7 @@ from ..writes import GraphName
 from .auth import writer_name
 from .errors import HttpError, status_for
 from .services import services
-from .sparql import _content_type, _pairs, _require_utf8
+from .protocol import content_type, form_pairs, require_utf8
 
 __all__ = ["router", "ALLOWED_METHODS"]
 
@@ -76,7 +76,7 @@ def _indirect_graph(request: Request) -> GraphName | _NoGraph:
 
     :raises HttpError: 400 for both, several graphs, or a graph that is not an absolute IRI.
     """
-    pairs = _pairs(request.scope["query_string"], "the query string")
+    pairs = form_pairs(request.scope["query_string"], "the query string")
     graphs = [value for key, value in pairs if key == "graph"]
     default = any(key == "default" for key, _ in pairs)
     if graphs and default:
@@ -95,7 +95,7 @@ def _direct_graph(request: Request) -> str:
 
     :raises HttpError: 400 if the URL has graph or default parameters, or is not an IRI.
     """
-    pairs = _pairs(request.scope["query_string"], "the query string")
+    pairs = form_pairs(request.scope["query_string"], "the query string")
     if any(key in ("graph", "default") for key, _ in pairs):
         raise HttpError(400, "ambiguous_graph", "a request to /store/<path> names its graph by its URL and takes no graph or default parameter", hint="use /store?graph=<iri> to name another graph")
     raw_path = request.scope.get("raw_path")
@@ -128,10 +128,10 @@ async def _body_triples(request: Request, graph_iri: str | None) -> list[ox.Trip
         other than UTF-8.
     :raises patrolkg.errors.InputError: what :func:`patrolkg.graphstore.parse_graph` raises.
     """
-    media_type, params = _content_type(request.headers.get("content-type"))
+    media_type, params = content_type(request.headers.get("content-type"))
     if not media_type:
         raise HttpError(415, "unsupported_media_type", "the body has no Content-Type", hint="send Turtle (text/turtle), N-Triples, JSON-LD or RDF/XML with its Content-Type")
-    _require_utf8(media_type, params)
+    require_utf8(media_type, params)
     body = await request.body()
     if not body.strip():
         raise HttpError(400, "empty_body", "the request body is empty", hint="send the graph's triples; to empty a graph, DELETE it")
@@ -143,19 +143,19 @@ async def _body_triples(request: Request, graph_iri: str | None) -> list[ox.Trip
     return await run_in_threadpool(graphstore.parse_graph, body, media_type, source="the request body", base_iri=base_iri)
 
 
-def _multipart_triples(content_type: str, body: bytes, base_iri: str) -> list[ox.Triple]:
+def _multipart_triples(header: str, body: bytes, base_iri: str) -> list[ox.Triple]:
     """The triples of every part of a ``multipart/form-data`` body, each part an RDF
     document with its own Content-Type (GSP §5.5)."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + header.encode("latin-1") + b"\r\n\r\n" + body)
     if not message.is_multipart():
         raise HttpError(400, "bad_multipart", "the multipart body cannot be read", hint="check its boundary")
     triples: list[ox.Triple] = []
     for index, part in enumerate(message.iter_parts(), 1):
         name = part.get_filename() or part.get_param("name", header="content-disposition") or f"part {index}"
-        media_type, params = _content_type(part.get("content-type"))
+        media_type, params = content_type(part.get("content-type"))
         if not media_type:
             raise HttpError(415, "unsupported_media_type", f"the multipart part {name!r} has no Content-Type", hint="give each part the Content-Type of its RDF")
-        _require_utf8(media_type, params)
+        require_utf8(media_type, params)
         data = part.get_payload(decode=True) or b""
         triples += graphstore.parse_graph(data, media_type, source=f"the multipart part {name!r}", base_iri=base_iri)
     if not triples:

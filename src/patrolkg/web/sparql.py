@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
-import pyoxigraph as ox
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +32,7 @@ from ..errors import ForbiddenOperation, NotAcceptable
 from ..execution import GRAPH_MEDIA_TYPES, QueryRequest
 from ..negotiation import choose
 from .errors import HttpError
+from .protocol import Pairs, content_type, form_pairs, graph_iris, not_utf8, require_utf8
 from .service_description import describe, serialize_description
 from .services import services
 
@@ -68,11 +67,9 @@ FORMAT_NAMES: dict[str, tuple[str, ...]] = {
 _FORM = "application/x-www-form-urlencoded"
 _SPARQL_QUERY = "application/sparql-query"
 _SPARQL_UPDATE = "application/sparql-update"
-_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii"})
 _HTML = "text/html"
 _VARY = {"Vary": "Accept"}
 
-_Pairs = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -88,61 +85,11 @@ class _Operation:
 # --- reading the request ---------------------------------------------------------
 
 
-def _not_utf8(where: str, error: UnicodeDecodeError) -> HttpError:
-    return HttpError(
-        400,
-        "not_utf8",
-        f"{where} is not valid UTF-8 (byte {error.start})",
-        hint="encode the query and its parameters in UTF-8",
-    )
-
-
-def _pairs(raw: bytes, where: str) -> _Pairs:
-    """Decode ``name=value&...`` strictly: percent-escapes must spell UTF-8."""
-    try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as error:
-        raise _not_utf8(where, error) from None
-
-
-def _content_type(header: str | None) -> tuple[str, dict[str, str]]:
-    """The media type of a Content-Type header (lower case) and its parameters."""
-    if not header:
-        return "", {}
-    media_type, *rest = header.split(";")
-    params = {}
-    for piece in rest:
-        name, _, value = piece.partition("=")
-        params[name.strip().lower()] = value.strip().strip('"').lower()
-    return media_type.strip().lower(), params
-
-
-def _require_utf8(media_type: str, params: dict[str, str]) -> None:
-    charset = params.get("charset")
-    if charset is not None and charset not in _UTF8_NAMES:
-        raise HttpError(
-            415,
-            "unsupported_charset",
-            f"{media_type} with charset={charset} is not accepted: SPARQL requests are UTF-8",
-            hint="send the request in UTF-8 (charset=utf-8, or no charset)",
-        )
-
-
 def _refuse_update() -> ForbiddenOperation:
     return ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
 
 
-def _graphs(pairs: _Pairs, name: str) -> tuple[str, ...] | None:
-    values = tuple(value for key, value in pairs if key == name)
-    for value in values:
-        try:
-            ox.NamedNode(value)
-        except ValueError:
-            raise HttpError(400, "bad_graph_uri", f"{name}={value!r} is not an absolute IRI", hint="give each graph as an absolute IRI") from None
-    return values or None
-
-
-def _operation(pairs: _Pairs, *, body_query: str | None = None) -> _Operation:
+def _operation(pairs: Pairs, *, body_query: str | None = None) -> _Operation:
     """The one query of a request and its dataset and format parameters.
 
     :raises HttpError: 400 for no query, an empty one or more than one.
@@ -160,7 +107,7 @@ def _operation(pairs: _Pairs, *, body_query: str | None = None) -> _Operation:
     if not queries[0].strip():
         raise HttpError(400, "missing_query", "the query is empty", hint="send a SPARQL query")
     formats = tuple(value for key, value in pairs if key == "format" and value.strip())
-    return _Operation(queries[0], _graphs(pairs, "default-graph-uri"), _graphs(pairs, "named-graph-uri"), formats)
+    return _Operation(queries[0], graph_iris(pairs, "default-graph-uri"), graph_iris(pairs, "named-graph-uri"), formats)
 
 
 def _media_types(formats: Sequence[str]) -> list[str]:
@@ -244,7 +191,7 @@ _PARAMETERS = [
     openapi_extra={"parameters": _PARAMETERS},
 )
 async def _sparql_get(request: Request) -> Response:
-    pairs = _pairs(request.scope["query_string"], "the query string")
+    pairs = form_pairs(request.scope["query_string"], "the query string")
     names = {key for key, _ in pairs}
     if "update" in names:
         raise ForbiddenOperation("SPARQL Update cannot be sent with GET, and is not accepted by the query service")
@@ -269,8 +216,8 @@ async def _sparql_get(request: Request) -> Response:
     },
 )
 async def _sparql_post(request: Request) -> Response:
-    media_type, params = _content_type(request.headers.get("content-type"))
-    url_pairs = _pairs(request.scope["query_string"], "the query string")
+    media_type, params = content_type(request.headers.get("content-type"))
+    url_pairs = form_pairs(request.scope["query_string"], "the query string")
     if media_type == _SPARQL_UPDATE:
         raise _refuse_update()
     if media_type not in (_FORM, _SPARQL_QUERY):
@@ -281,14 +228,14 @@ async def _sparql_post(request: Request) -> Response:
             f"a query cannot be sent as {shown}",
             hint=f"POST the query as {_SPARQL_QUERY}, or as {_FORM} with a query parameter",
         )
-    _require_utf8(media_type, params)
+    require_utf8(media_type, params)
     body = await request.body()
     if media_type == _FORM:
-        return await _answer(request, _operation(url_pairs + _pairs(body, "the form")))
+        return await _answer(request, _operation(url_pairs + form_pairs(body, "the form")))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise _not_utf8("the query", error) from None
+        raise not_utf8("the query", error) from None
     return await _answer(request, _operation(url_pairs, body_query=text))
 
 

@@ -32,7 +32,7 @@ from ..writes import WriteOutcome
 from .auth import writer_name
 from .errors import HttpError
 from .services import services
-from .sparql import _content_type, _graphs, _not_utf8, _pairs, _require_utf8
+from .protocol import content_type, form_pairs, graph_iris, not_utf8, require_utf8
 
 __all__ = ["router", "ALLOWED_METHODS"]
 
@@ -90,26 +90,26 @@ def _summary(outcome: WriteOutcome) -> dict[str, int]:
     },
 )
 async def _update_post(request: Request, writer: str = Depends(writer_name)) -> JSONResponse:
-    media_type, params = _content_type(request.headers.get("content-type"))
+    media_type, params = content_type(request.headers.get("content-type"))
     if media_type not in (_FORM, _SPARQL_UPDATE):
         shown = media_type or "a body without Content-Type"
         raise HttpError(415, "unsupported_media_type", f"an update cannot be sent as {shown}", hint=f"POST the update as {_SPARQL_UPDATE}, or as {_FORM} with an update field")
-    _require_utf8(media_type, params)
-    url_pairs = _pairs(request.scope["query_string"], "the query string")
+    require_utf8(media_type, params)
+    url_pairs = form_pairs(request.scope["query_string"], "the query string")
     body = await request.body()
     if media_type == _FORM:
-        form_pairs = _pairs(body, "the form")
-        update = _update_text(url_pairs, form_pairs, None)
+        body_pairs = form_pairs(body, "the form")
+        update = _update_text(url_pairs, body_pairs, None)
     else:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise _not_utf8("the update", error) from None
-        form_pairs = []
-        update = _update_text(url_pairs, form_pairs, text)
-    pairs = url_pairs + form_pairs
-    using = _graphs(pairs, "using-graph-uri") or ()
-    using_named = _graphs(pairs, "using-named-graph-uri") or ()
+            raise not_utf8("the update", error) from None
+        body_pairs = []
+        update = _update_text(url_pairs, body_pairs, text)
+    pairs = url_pairs + body_pairs
+    using = graph_iris(pairs, "using-graph-uri") or ()
+    using_named = graph_iris(pairs, "using-named-graph-uri") or ()
     svc = services(request)
     try:
         outcome = await run_in_threadpool(

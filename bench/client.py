@@ -1,0 +1,124 @@
+"""A small load client: N concurrent workers on one httpx.AsyncClient, for a bounded
+time and a bounded count, recording the latency of every request.
+
+Every loop here stops by itself: a phase ends when its duration or its request count
+is reached, and each request has its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+__all__ = ["Endpoint", "Phase", "run_phase", "percentile", "count_results"]
+
+SELECT_ACCEPT = "application/sparql-results+json"
+GRAPH_ACCEPT = "application/n-triples"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server answers SPARQL queries (GET ?query=)."""
+
+    name: str
+    url: str
+
+
+@dataclass
+class Phase:
+    """The outcome of one phase: latencies of the successful requests, in seconds."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+    client_cpu: float = 0.0  # share of one core the client itself used
+    rows: int | None = None  # result size of the first answer
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.latencies) if self.latencies else None
+
+    @property
+    def p99(self) -> float | None:
+        return percentile(self.latencies, 99) if self.latencies else None
+
+    @property
+    def throughput(self) -> float | None:
+        return self.count / self.wall if self.latencies and self.wall > 0 else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile by the nearest-rank method (p99 of 50 samples is the maximum)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), -(-len(ordered) * q // 100)))
+    return ordered[int(rank) - 1]
+
+
+def count_results(body: bytes, graph: bool) -> int:
+    """Rows of a SPARQL JSON result, or triples of N-Triples."""
+    if graph:
+        return sum(1 for line in body.splitlines() if line.strip() and not line.startswith(b"#"))
+    import json
+
+    data = json.loads(body)
+    if "boolean" in data:
+        return 1
+    return len(data["results"]["bindings"])
+
+
+async def _request(client: httpx.AsyncClient, endpoint: Endpoint, query: str, graph: bool, timeout: float) -> bytes:
+    response = await client.get(
+        endpoint.url,
+        params={"query": query},
+        headers={"Accept": GRAPH_ACCEPT if graph else SELECT_ACCEPT},
+        timeout=timeout,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    return response.content
+
+
+async def _phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, workers: int, seconds: float, max_requests: int, timeout: float, first: int) -> Phase:
+    phase = Phase()
+    next_index = first
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index
+        while time.perf_counter() < deadline and next_index - first < max_requests:
+            index = next_index
+            next_index += 1
+            started = time.perf_counter()
+            try:
+                body = await _request(client, endpoint, text(index), graph, timeout)
+            except (httpx.HTTPError, RuntimeError) as error:
+                phase.errors.append(f"{type(error).__name__}: {error}"[:300])
+                if isinstance(error, httpx.TimeoutException):
+                    return  # the server is busy with it; do not pile more on
+                continue
+            phase.latencies.append(time.perf_counter() - started)
+            if phase.rows is None:
+                phase.rows = count_results(body, graph)
+
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(workers)))
+        phase.wall = time.perf_counter() - started
+        phase.client_cpu = (time.process_time() - cpu) / phase.wall if phase.wall else 0.0
+    return phase
+
+
+def run_phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, workers: int = 1, seconds: float = 5.0, max_requests: int = 10_000, timeout: float = 60.0, first: int = 0) -> Phase:
+    """Send queries ``text(first)``, ``text(first + 1)``, ... from ``workers`` concurrent
+    clients until ``seconds`` have passed or ``max_requests`` were sent."""
+    return asyncio.run(_phase(endpoint, text, graph, workers=workers, seconds=seconds, max_requests=max_requests, timeout=timeout, first=first))
