@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import pyoxigraph as ox
 
 from . import __version__, resources
-from .errors import ConfigError, InputError, PatrolkgError, StoreError, ValidationFailed
+from .errors import ConfigError, InputError, PatrolkgError, QueryTimeout, StoreError, ValidationFailed
+from .execution import Limits, check_endpoint, check_query
+from .linking import KINDS
 from .loading import load_bundle
 from .query import is_graph_result, render_table, serialize_result
 from .rdfio import format_for_path, parse_rdf
@@ -29,6 +34,8 @@ from .store import Store, default_store_path, open_store
 __all__ = ["main", "cli"]
 
 EXIT_OK, EXIT_INVALID, EXIT_INPUT, EXIT_STORE = 0, 1, 2, 3
+
+_T = TypeVar("_T")
 
 
 def _fail(error: PatrolkgError) -> None:
@@ -144,25 +151,128 @@ def _read_query(query_or_file: str) -> str:
     return query_or_file
 
 
+def _shown_default(setting: Setting) -> str:
+    value = setting.default
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    return "none" if value is None else str(value)
+
+
+def _setting_option(name: str) -> Callable[[click.Command], click.Command]:
+    """A flag for one setting of :data:`SETTINGS`, with its help, env and default."""
+    setting = next(s for s in SETTINGS if s.name == name)
+    return click.option(setting.flag, setting.name, default=None, metavar="VALUE", help=f"{setting.help} [env {setting.env}; default {_shown_default(setting)}]")
+
+
+def _within(seconds: float, work: Callable[[], _T]) -> _T:
+    """Run ``work`` in a thread and give up after ``seconds``: a SERVICE call that
+    never answers cannot be interrupted inside the engine, so the command exits and
+    leaves the thread behind instead of hanging."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # re-raised in the calling thread
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="patrolkg-query", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise QueryTimeout(f"the query ran longer than {seconds:g}s and was stopped", setting="PATROLKG_QUERY_TIMEOUT", limit=seconds)
+    ok, value = outcome[0]
+    if not ok:
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
+
+
 @cli.command()
 @store_option
 @click.option("--format", "fmt", type=click.Choice(_QUERY_FORMATS), help="Output format [default: table in a terminal, else json for SELECT/ASK and turtle for graphs].")
+@_setting_option("service_allowlist")
+@_setting_option("query_timeout")
 @click.argument("query_or_file")
-def query(store_dir: Path | None, fmt: str | None, query_or_file: str) -> None:
+def query(store_dir: Path | None, fmt: str | None, query_or_file: str, service_allowlist: str | None, query_timeout: str | None) -> None:
     """Run a SPARQL query: QUERY_OR_FILE is query text, a .rq file, '-' for stdin,
-    or the name of a shipped query (see `patrolkg queries`)."""
+    or the name of a shipped query (see `patrolkg queries`).
+
+    SERVICE reaches only the endpoints of the allow-list, as on the server, and the
+    whole query (its SERVICE calls included) is stopped at the query timeout.
+    """
+    settings = Settings.from_env(None, service_allowlist=service_allowlist, query_timeout=query_timeout)
     text = _read_query(query_or_file)
+    check_query(text, Limits(timeout=settings.query_timeout, service_allowlist=settings.service_allowlist))
     store = _open(store_dir)
-    result = store.query(text)
-    if fmt is None:
-        fmt = "table" if sys.stdout.isatty() and not is_graph_result(result) else ("turtle" if is_graph_result(result) else "json")
-    if fmt == "table":
-        click.echo(render_table(result))
-        return
-    data, _ = serialize_result(result, fmt)
-    sys.stdout.buffer.write(data)
-    if not data.endswith(b"\n"):
-        sys.stdout.buffer.write(b"\n")
+    terminal = sys.stdout.isatty()
+
+    def run() -> bytes:
+        # Results are read lazily and SERVICE is called while reading, so the whole
+        # of it runs under the timeout.
+        result = store.query(text)
+        chosen = fmt or ("table" if terminal and not is_graph_result(result) else ("turtle" if is_graph_result(result) else "json"))
+        if chosen == "table":
+            return (render_table(result) + "\n").encode()
+        data, _ = serialize_result(result, chosen)
+        return data if data.endswith(b"\n") else data + b"\n"
+
+    sys.stdout.buffer.write(_within(settings.query_timeout, run))
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@store_option
+@click.option("--kind", required=True, type=click.Choice(list(KINDS)), help="Which entities to link: " + "; ".join(f"{k.name}: {k.help}" for k in KINDS.values()) + ".")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the link set to this file [default: standard output].")
+@click.option("--format", "fmt", type=click.Choice(["turtle", "json"]), default="turtle", show_default=True, help="A Turtle link set to review, or every candidate and its evidence as JSON.")
+@click.option("--min-score", type=click.FloatRange(0, 100), default=50.0, show_default=True, help="Leave out candidates scoring less (0-100).")
+@click.option("--candidates", "per_entity", type=click.IntRange(1, 20), default=3, show_default=True, help="Most candidates listed per entity.")
+@click.option("--include-linked", is_flag=True, help="Also list the links patrolkg already holds.")
+@_setting_option("service_allowlist")
+@_setting_option("query_timeout")
+@click.argument("source")
+def link(
+    store_dir: Path | None, kind: str, out: Path | None, fmt: str, min_score: float, per_entity: int,
+    include_linked: bool, service_allowlist: str | None, query_timeout: str | None, source: str,
+) -> None:
+    """Propose owl:sameAs links from patrolkg's entities of one kind to SOURCE.
+
+    SOURCE is an RDF file (matched in full: labels, aliases, types, similar names),
+    or the URL of a SPARQL endpoint on the service allow-list (asked for the
+    entities that bear one of the local names exactly, within the query timeout).
+    The result is a Turtle link set to review: confident matches as statements,
+    other candidates as "#? " lines, each with its score and evidence. Nothing is
+    written to the store: load the reviewed file with `patrolkg load FILE` or send
+    it to a server with `patrolkg submit FILE`, where the shapes check every link.
+    """
+    from .linking import fetch_source, link_set_turtle, local_names, local_records, proposals_json, propose_links, read_source_file, summary
+
+    settings = Settings.from_env(None, service_allowlist=service_allowlist, query_timeout=query_timeout)
+    chosen = KINDS[kind]
+    remote = source.startswith(("http://", "https://"))
+    limits = Limits(timeout=settings.query_timeout, service_allowlist=settings.service_allowlist)
+    if remote:
+        check_endpoint(source, limits)
+    elif not Path(source).is_file():
+        raise InputError(f"{source} is neither a file nor an http(s) URL", hint="give an RDF file or an allow-listed SPARQL endpoint")
+    store = _open(store_dir)
+    try:
+        local = local_records(store, chosen, id_space=settings.base_iri + "id/")
+        if not local:
+            click.echo(f"the store holds no entity of kind {kind}: run `patrolkg load` first", err=True)
+        external = fetch_source(source, local_names(local, store), chosen, limits, max_bytes=settings.max_body_bytes) if remote else read_source_file(Path(source))
+        proposals = propose_links(local, external, chosen, min_score=min_score, per_entity=per_entity)
+    finally:
+        store.close()
+    if fmt == "json":
+        text = json.dumps(proposals_json(proposals), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = link_set_turtle(proposals, source=source, kind=chosen, include_linked=include_linked)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+    click.echo(summary(proposals, include_linked=include_linked) + (f" Written to {out}." if out else ""), err=True)
 
 
 @cli.command()
@@ -288,13 +398,6 @@ def _setting_options(command: click.Command) -> click.Command:
             help=f"{setting.help} [env {setting.env}; default {_shown_default(setting)}]",
         )(command)
     return command
-
-
-def _shown_default(setting: Setting) -> str:
-    value = setting.default
-    if isinstance(value, tuple):
-        return ",".join(value) or "none"
-    return "none" if value is None else str(value)
 
 
 @cli.command()

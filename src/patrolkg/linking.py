@@ -56,6 +56,7 @@ __all__ = [
     "local_names",
     "propose_links",
     "link_set_turtle",
+    "summary",
     "proposals_json",
 ]
 
@@ -294,29 +295,30 @@ def link_set_turtle(proposals: Sequence[Proposal], *, source: str, kind: Kind, i
         f"@prefix wd: <{WD}> .",
         "",
     ]
-    counts = {"match": 0, "review": 0, "linked": 0, "none": 0}
     for proposal in proposals:
         entity = proposal.entity
-        if proposal.already_linked and not include_linked:
-            counts["linked"] += 1
+        if (proposal.already_linked and not include_linked) or not proposal.candidates:
             continue
-        if not proposal.candidates:
-            counts["none"] += 1
-            continue
-        for index, candidate in enumerate(proposal.candidates):
+        for candidate in proposal.candidates:
             status = "match" if candidate.match else "to review"
             lines.append(f"# {_term(entity.iri)} \"{entity.name}\" -> {compact(candidate.record.iri)} \"{candidate.record.name}\": score {candidate.score:g} ({status})")
             lines.extend(f"#   {e.detail}" + (f" ({e.points:+g})" if e.points else "") for e in candidate.evidence)
             statement = f"{_term(entity.iri)} owl:sameAs {_term(candidate.record.iri)} ."
             lines.append(statement if candidate.match else f"#? {statement}")
-            if index == 0:
-                counts["match" if candidate.match else "review"] += 1
         lines.append("")
-    lines.append(
-        f"# {len(proposals)} entities: {counts['match']} matched, {counts['review']} to review, "
-        f"{counts['none']} without a candidate, {counts['linked']} already linked."
-    )
+    lines.append("# " + summary(proposals, include_linked=include_linked))
     return "\n".join(lines) + "\n"
+
+
+def summary(proposals: Sequence[Proposal], *, include_linked: bool = False) -> str:
+    """One line: how many entities were matched, are to review, have no candidate,
+    or are already linked (counted apart unless ``include_linked``)."""
+    linked = sum(1 for p in proposals if p.already_linked and not include_linked)
+    shown = [p for p in proposals if include_linked or not p.already_linked]
+    matched = sum(1 for p in shown if p.accepted)
+    review = sum(1 for p in shown if p.candidates and not p.accepted)
+    none = sum(1 for p in shown if not p.candidates)
+    return f"{len(proposals)} entities: {matched} matched, {review} to review, {none} without a candidate, {linked} already linked."
 
 
 def proposals_json(proposals: Sequence[Proposal]) -> list[dict[str, object]]:

@@ -16,16 +16,18 @@ the query names the record's IRI           100
 a name equals the record's label           100
 a name equals an alias (on either side)    90
 the same words in another order            85 (80 with an alias)
-similar names (difflib ratio r >= 0.6)     r x 80 (r x 75 with an alias)
+similar names (difflib ratio r >= 0.6,     r x 80 (r x 75 with an alias)
+word by word >= 0.8)
 each queried property whose value agrees   +5
 each queried property whose values differ  -20
 related entities both records share        +5
 =========================================  ==========
 
 A record whose types share none with the query's types is not a candidate. A
-candidate is a *match* when it is the best, scores at least 85 (an exact name or
-identifier), leads the next one by at least 10 points and contradicts no queried
-property: two namesakes are never matched, whatever their scores.
+candidate is a *match* when it is the best, scores at least 85 with an exact name or
+identifier, leads the next one by more than 10 points and contradicts no queried
+property: two namesakes are never matched, nor an entity whose name another one
+has as an alias ("China" the region, and the state it names).
 
 >>> japan = Record("http://e/japan", labels=("Japan",), aliases=("Nippon",), types=frozenset({"http://e/State"}))
 >>> tokyo = Record("http://e/tokyo", labels=("Tokyo",), types=frozenset({"http://e/City"}))
@@ -85,6 +87,7 @@ DESCRIPTION_PREDICATES: tuple[str, ...] = (SKOS + "definition", str(PK.summary),
 MATCH_SCORE = 85.0
 MATCH_MARGIN = 10.0
 _SIMILAR = 0.6  # the least difflib ratio that makes two names a candidate pair
+_WORD_SIMILAR = 0.8  # ... provided each word of one is spelled nearly so in the other
 
 
 def normalize(name: str) -> str:
@@ -195,13 +198,29 @@ def _name_evidence(query_names: Sequence[tuple[str, str, bool]], record: Record,
                 if matcher.real_quick_ratio() < _SIMILAR or matcher.quick_ratio() < _SIMILAR:
                     continue
                 ratio = matcher.ratio()
-                if ratio < _SIMILAR:
+                if ratio < _SIMILAR or not _words_correspond(q, r):
                     continue
                 points = round(ratio * (75.0 if alias else 80.0), 1)
                 found = Evidence("similar-name", f"{_quoted(raw_q)} is similar to {what} (ratio {ratio:.2f})", points)
             if best is None or found.points > best.points:
                 best = found
     return best
+
+
+def _words_correspond(a: str, b: str) -> bool:
+    """Whether every word of three letters or more of the name with fewer words is
+    nearly spelled (ratio >= 0.8) in the other: "Mariya Zakharova" for "Maria
+    Zakharova", but not "Republic of India" for "Republic of Korea", nor "Jill Biden"
+    for "Joe Biden", however alike the whole strings are.
+
+    >>> _words_correspond("maria zakharova", "mariya zakharova"), _words_correspond("republic of korea", "republic of india")
+    (True, False)
+    """
+    short, long = sorted((a.split(), b.split()), key=len)
+    for word in short:
+        if len(word) >= 3 and not any(difflib.SequenceMatcher(None, word, other, autojunk=False).ratio() >= _WORD_SIMILAR for other in long):
+            return False
+    return True
 
 
 def _quoted(name: str) -> str:
@@ -250,7 +269,7 @@ class EntityIndex:
             runner_up = scored[1].score if len(scored) > 1 else 0.0
             certain = (
                 first.score >= MATCH_SCORE
-                and first.score - runner_up >= MATCH_MARGIN
+                and first.score - runner_up > MATCH_MARGIN
                 and not any(e.kind == "property-mismatch" for e in first.evidence)
                 and any(e.kind in ("identifier", "label", "alias") for e in first.evidence)
             )

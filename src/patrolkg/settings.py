@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -58,6 +59,25 @@ def _url_list(text: str) -> tuple[str, ...]:
     return items
 
 
+def _url(text: str) -> str | None:
+    text = text.strip()
+    if text and not text.startswith(("http://", "https://")):
+        raise ValueError(f"{text!r} is not an http(s) URL")
+    if "@" in urlsplit(text).netloc:
+        raise ValueError("credentials do not belong in the URL: set PATROLKG_STORE_USER and PATROLKG_STORE_PASSWORD, or PATROLKG_STORE_TOKEN")
+    return text or None
+
+
+def _union_mode(text: str) -> str:
+    if text not in ("explicit", "engine"):
+        raise ValueError("must be explicit or engine")
+    return text
+
+
+def _optional_text(text: str) -> str | None:
+    return text or None
+
+
 def _origin_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -91,11 +111,18 @@ def _base_iri(text: str) -> str:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("store", "PATROLKG_STORE", "--store", "Directory of the persistent store (default: $XDG_DATA_HOME/patrolkg/store).", _optional_path, None),
+    Setting("store_url", "PATROLKG_STORE_URL", "--store-url", "SPARQL 1.1 query endpoint of a remote store (Fuseki, GraphDB, QLever, ...) to use instead of a directory; see docs/deployment.md.", _url, None),
+    Setting("store_update_url", "PATROLKG_STORE_UPDATE_URL", "--update-url", "SPARQL 1.1 Update endpoint of the remote store (default: the query URL, with a final /query replaced by /update).", _url, None),
+    Setting("store_gsp_url", "PATROLKG_STORE_GSP_URL", "--gsp-url", "Graph Store Protocol endpoint of the remote store, to read whole graphs (default: none; SPARQL queries read them).", _url, None),
+    Setting("store_union", "PATROLKG_STORE_UNION", "--store-union", "How the remote store's union default graph is made: explicit (each query lists the named graphs; any engine) or engine (the engine's own union default graph, checked at start-up).", _union_mode, "explicit"),
+    Setting("store_user", "PATROLKG_STORE_USER", "--store-user", "User name for HTTP basic authentication to the remote store.", _optional_text, None),
+    Setting("store_password", "PATROLKG_STORE_PASSWORD", "--store-password", "Password for HTTP basic authentication to the remote store (set it in the environment, not on the command line).", _optional_text, None, secret=True),
+    Setting("store_token", "PATROLKG_STORE_TOKEN", "--store-token", "Bearer token for the remote store, instead of a user and password (set it in the environment, not on the command line).", _optional_text, None, secret=True),
     Setting("query_timeout", "PATROLKG_QUERY_TIMEOUT", "--query-timeout", "Seconds a query may run before it is stopped (503).", _positive_float, 10.0),
     Setting("max_rows", "PATROLKG_MAX_ROWS", "--max-rows", "Most result rows a query may return; a larger result is truncated and flagged.", _positive_int, 10_000),
     Setting("max_body_bytes", "PATROLKG_MAX_BODY_BYTES", "--max-body-bytes", "Largest request body accepted, in bytes (413 beyond).", _positive_int, 10 * 1024 * 1024),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
-    Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that SERVICE may call (none by default).", _url_list, ()),
+    Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
     Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
     Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token(s) that authorize writes, as TOKEN or NAME:TOKEN[,NAME:TOKEN...]; the name is recorded as the submitter. With none, every write is refused.", _write_tokens, None, secret=True),
@@ -107,6 +134,13 @@ class Settings:
     """Every setting with its value. Build with :meth:`from_env`."""
 
     store: Path | None = None
+    store_url: str | None = None
+    store_update_url: str | None = None
+    store_gsp_url: str | None = None
+    store_union: str = "explicit"
+    store_user: str | None = None
+    store_password: str | None = None
+    store_token: str | None = None
     query_timeout: float = 10.0
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024

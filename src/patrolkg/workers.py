@@ -100,6 +100,7 @@ def _worker_main(conn: Connection, root: str, limits: Limits) -> None:
     snapshot_root = Path(root)
     opened: Path | None = None
     store: OxigraphStore | None = None
+    conn.send(("ready", None))  # imports are done: the timeout clock may start
     while True:
         try:
             request = conn.recv()
@@ -123,6 +124,16 @@ def _worker_main(conn: Connection, root: str, limits: Limits) -> None:
 class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection
+    ready: bool = False
+
+    def wait_ready(self, limit: float = 120.0) -> None:
+        """Block until the process has started (its start-up is not the query's time)."""
+        if self.ready:
+            return
+        if not self.conn.poll(limit):
+            raise StoreError("a query worker did not start", hint="check the server's log")
+        status, _ = self.conn.recv()
+        self.ready = status == "ready"
 
     def kill(self) -> None:
         self.process.kill()
@@ -176,6 +187,7 @@ class ProcessExecutor:
         timeout = self.limits.timeout
         healthy = False
         try:
+            await loop.run_in_executor(None, worker.wait_ready)
             worker.conn.send(request)
             ready = await loop.run_in_executor(None, worker.conn.poll, timeout)
             if not ready:

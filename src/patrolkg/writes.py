@@ -12,7 +12,10 @@ consistency rules.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ import pyoxigraph as ox
 import rdflib
 
 from . import resources
-from .errors import ForbiddenOperation, ValidationFailed
+from .errors import ForbiddenOperation, ValidationFailed, WriteConflict
 from .namespaces import BASE, GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH
 from .reasoning import bundled_schema_closure, materialize
 from .store import Store
@@ -46,6 +49,9 @@ GraphName = str | None
 SKOLEM_PREFIX = BASE + ".well-known/genid/"
 
 _SCRATCH_DATA = "urn:patrolkg:scratch:data"
+
+#: How often a write is staged and validated again when the store changed underneath it.
+WRITE_ATTEMPTS = 5
 
 
 def is_protected_graph(graph: GraphName) -> bool:
@@ -193,12 +199,40 @@ class Writer:
         validated, only committed with the change (a function is called under the
         lock too, after ``change``).
 
+        The store's write lease is held from staging to commit, and the commit is
+        made only if the store's version is still the one read before staging: if
+        another server changed the store in between, the change is staged and
+        validated again (a few times, then WriteConflict).
+
         :raises ForbiddenOperation: when the change writes a protected graph.
         :raises ValidationFailed: with the report, when the result would not conform;
             nothing is written.
+        :raises patrolkg.errors.WriteConflict: when the store kept changing underneath.
         :raises patrolkg.errors.StoreError: when the store cannot be written.
         """
         with self._lock:
+            for attempt in range(WRITE_ATTEMPTS):
+                with contextlib.nullcontext() if dry_run else self.store.write_lease():
+                    outcome = self._write_once(change, dry_run=dry_run, records=records, allow_protected=allow_protected)
+                if outcome is not None:
+                    return outcome
+                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+        raise WriteConflict(
+            f"the store changed underneath this write {WRITE_ATTEMPTS} times while it was validated; nothing was written",
+            hint="retry; another writer is changing the store without patrolkg's write lease",
+        )
+
+    def _write_once(
+        self,
+        change: Change | Callable[[], Change],
+        *,
+        dry_run: bool,
+        records: Change | Callable[[], Change] | None,
+        allow_protected: bool,
+    ) -> WriteOutcome | None:
+        """Stage, validate and commit once; None when the store changed meanwhile."""
+        version = self.store.version()
+        if True:  # keeps the staging steps below at their indentation
             if callable(change):
                 change = change()
             if not allow_protected:
@@ -230,7 +264,8 @@ class Writer:
                     remove.setdefault(graph, set()).update(triples)
                 for graph, triples in records.add.items():
                     add.setdefault(graph, set()).update(triples)
-            self.store.apply(remove, add)
+            if not self.store.apply(remove, add, expect_version=version, new_version=uuid.uuid4().hex):
+                return None
             outcome.committed = True
             self.on_commit()
             return outcome

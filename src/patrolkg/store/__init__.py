@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .base import QueryResult, Store, query_has_dataset
+from .base import QueryResult, Store, TripleStream, query_has_dataset
 from .oxigraph import OxigraphStore
+from .remote import RemoteStore
+from .sparql_client import Credentials
 
-__all__ = ["Store", "QueryResult", "OxigraphStore", "open_store", "default_store_path", "query_has_dataset"]
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+__all__ = [
+    "Store",
+    "QueryResult",
+    "TripleStream",
+    "OxigraphStore",
+    "RemoteStore",
+    "open_store",
+    "open_configured_store",
+    "store_location",
+    "store_limitations",
+    "default_store_path",
+    "query_has_dataset",
+]
 
 
 def default_store_path() -> Path:
@@ -21,10 +39,53 @@ def default_store_path() -> Path:
 
 
 def open_store(path: Path | str | None) -> Store:
-    """Open the embedded store at ``path``; None gives a fresh in-memory store.
+    """Open the embedded store at ``path``; None gives a fresh in-memory store; an
+    http(s) URL opens the remote store at that SPARQL query endpoint (without
+    credentials: see :func:`open_configured_store`).
 
     >>> store = open_store(None)
     >>> store.graph_names()
     []
+    >>> open_store("http://localhost:7878/query")
+    RemoteStore('http://localhost:7878/query')
     """
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        return RemoteStore(path)
     return OxigraphStore(path)
+
+
+def open_configured_store(settings: Settings) -> Store:
+    """The store the settings name: the remote store at ``store_url`` when it is set,
+    else the embedded store in the ``store`` directory (or the default one).
+
+    :raises patrolkg.errors.StoreError: if the directory cannot be opened (a remote
+        store is only reached when first used).
+    """
+    if settings.store_url:
+        return RemoteStore(
+            settings.store_url,
+            update_url=settings.store_update_url,
+            gsp_url=settings.store_gsp_url,
+            union=settings.store_union,
+            credentials=Credentials(settings.store_user, settings.store_password, settings.store_token),
+            timeout=settings.query_timeout,
+        )
+    return OxigraphStore(settings.store or default_store_path())
+
+
+def store_location(store: Store) -> str:
+    """Where a store keeps its data, for people: a directory, a URL or "in memory"."""
+    if isinstance(store, RemoteStore):
+        return store.location
+    path = getattr(store, "path", None)
+    return str(path) if path is not None else "in memory"
+
+
+def store_limitations(store: Store) -> list[str]:
+    """What a store cannot offer as the embedded one does (said at start-up and in the
+    service description); nothing for the embedded store.
+
+    >>> store_limitations(open_store(None))
+    []
+    """
+    return store.limitations() if isinstance(store, RemoteStore) else []

@@ -136,10 +136,10 @@ class _ResponseReader(io.RawIOBase):
             try:
                 self._pending = next(self._chunks)
             except StopIteration:
-                self.close()
+                self._response.close()
                 return 0
             except httpx.HTTPError as exc:
-                self.close()
+                self._response.close()
                 raise self._client.failure(exc, is_query=self._is_query) from None
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
@@ -147,12 +147,8 @@ class _ResponseReader(io.RawIOBase):
         return size
 
     def close(self) -> None:
-        if not self.closed:
-            self._response.close()
+        self._response.close()
         super().close()
-
-    def __del__(self) -> None:
-        self.close()
 
 
 class SparqlClient:
@@ -202,10 +198,12 @@ class SparqlClient:
         :raises StoreUnavailable, QueryTimeout, StoreError: see the module docstring.
         """
         text = f"BASE <{base_iri}>\n{sparql}" if base_iri else sparql
-        form: list[tuple[str, str]] = [("query", text)]
-        form += [("default-graph-uri", g) for g in default_graphs or ()]
-        form += [("named-graph-uri", g) for g in named_graphs or ()]
-        request = self._http.build_request("POST", self.endpoints.query, data=form, headers={"Accept": _ACCEPT})  # type: ignore[arg-type]
+        form: dict[str, str | list[str]] = {"query": text}
+        if default_graphs:
+            form["default-graph-uri"] = list(default_graphs)
+        if named_graphs:
+            form["named-graph-uri"] = list(named_graphs)
+        request = self._http.build_request("POST", self.endpoints.query, data=form, headers={"Accept": _ACCEPT})
         response = self._send(request, is_query=True, refused=lambda message: _refused_query(sparql, base_iri, message))
         media_type = _media_type(response)
         reader = io.BufferedReader(_ResponseReader(response, self, is_query=True))

@@ -2,7 +2,8 @@
 
 One ``void:Dataset`` for the query default graph with its size, endpoint, URI space,
 vocabularies and class/property partitions; one subset per named graph (``sd:name``
-and its triple count); and the ``void:Linkset`` of ``owl:sameAs`` links to Wikidata.
+and its triple count); and the ``void:Linkset`` of ``owl:sameAs`` links to Wikidata
+(the bundled graph ``pkg:links`` and the links accepted since through submissions).
 Counts are of distinct triples, as the SPARQL endpoint sees them.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 import pyoxigraph as ox
 
-from ..namespaces import GRAPH, LINKS_GRAPH, ONTOLOGY_GRAPH, PK, PREFIXES
+from ..namespaces import GRAPH, ONTOLOGY_GRAPH, PK, PREFIXES
 from ..store import Store
 from .pages import compact
 
@@ -137,7 +138,12 @@ def _triples(store: Store, *, base_iri: str, service_base: str) -> Iterator[ox.T
         yield T(partition, _v("property"), ox.NamedNode(iri))
         yield T(partition, _v("triples"), _int(triples))
 
-    links = _count(store, f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{LINKS_GRAPH}> {{ ?s <{OWL_SAME_AS}> ?o }} }}")
+    # The bundled links (pkg:links) and those accepted since through submissions.
+    links = _count(
+        store,
+        f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT DISTINCT ?s ?o WHERE {{ GRAPH ?g {{ ?s <{OWL_SAME_AS}> ?o }} "
+        f'FILTER(?g != <{_SHAPES_GRAPH}> && STRSTARTS(STR(?o), "{WIKIDATA_URI_SPACE}")) }} }}',
+    )
     yield T(dataset, _v("subset"), linkset)
     yield T(linkset, RDF_TYPE, _v("Linkset"))
     yield T(linkset, ox.NamedNode(DCTERMS + "title"), ox.Literal("patrolkg links to Wikidata", language="en"))

@@ -1,0 +1,129 @@
+"""Query execution off the event loop: worker processes for stores on disk (a runaway
+query is killed at the timeout and the server keeps answering), and CORS for reads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pyoxigraph as ox
+import pytest
+from fastapi.testclient import TestClient
+
+from patrolkg.errors import QuerySyntaxError, QueryTimeout
+from patrolkg.execution import Limits, QueryRequest
+from patrolkg.settings import Settings
+from patrolkg.store import OxigraphStore, Store
+from patrolkg.web.app import create_app
+from patrolkg.workers import ProcessExecutor
+
+HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . FILTER(STR(?x) < STR(?y)) }"
+
+
+def _filled(path: Path, size: int = 3000) -> OxigraphStore:
+    store = OxigraphStore(path)
+    graph = ox.NamedNode("http://example.org/g")
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/{i}"), ox.NamedNode("http://example.org/p"), ox.Literal(str(i)), graph) for i in range(size))
+    return store
+
+
+def _count(response_body: bytes) -> str:
+    return response_body.decode().splitlines()[1]
+
+
+def test_a_runaway_query_is_killed_and_the_pool_recovers(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    executor = ProcessExecutor(store, Limits(timeout=1.0), workers=2)
+
+    async def scenario() -> None:
+        started = time.monotonic()
+        results = await asyncio.gather(
+            executor.run(QueryRequest(HEAVY)),
+            executor.run(QueryRequest("ASK { ?s ?p ?o }", accept="application/sparql-results+json")),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], QueryTimeout)
+        assert results[0].setting == "PATROLKG_QUERY_TIMEOUT"
+        assert b'"boolean":true' in results[1].body
+        assert time.monotonic() - started < 10
+        # The killed worker was replaced: two more queries run at once.
+        again = await asyncio.gather(*(executor.run(QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")) for _ in range(2)))
+        assert [_count(r.body) for r in again] == ["3000", "3000"]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+def test_a_commit_is_visible_to_the_next_query_and_errors_cross_the_process_boundary(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=10)
+    executor = ProcessExecutor(store, Limits(timeout=5.0), workers=1)
+
+    async def scenario() -> None:
+        count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+        assert _count((await executor.run(QueryRequest(count, accept="text/csv"))).body) == "10"
+        store.raw.add(ox.Quad(ox.NamedNode("http://example.org/new"), ox.NamedNode("http://example.org/p"), ox.Literal("x"), ox.NamedNode("http://example.org/g")))
+        executor.notify_write()
+        assert _count((await executor.run(QueryRequest(count, accept="text/csv"))).body) == "11"
+        with pytest.raises(QuerySyntaxError) as caught:
+            await executor.run(QueryRequest("SELECT * WHERE { ?s ?p }"))
+        assert caught.value.line == 1
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+    assert not list((tmp_path / ".store.snapshots").iterdir()), "snapshots are removed on close"
+
+
+@pytest.mark.slow
+def test_the_server_keeps_answering_while_a_query_times_out(tmp_path: Path) -> None:
+    from conftest import LiveServer
+
+    store = _filled(tmp_path / "store")
+    store.close()
+    server = LiveServer(tmp_path / "store", "--no-seed", "--query-timeout", "1").start()
+    try:
+        with httpx.Client(timeout=30) as client:
+            def heavy() -> httpx.Response:
+                return client.get(server.url + "/sparql", params={"query": HEAVY})
+
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(2) as pool:
+                slow = pool.submit(heavy)
+                time.sleep(0.2)
+                quick = client.get(server.url + "/health")
+                assert quick.status_code == 200
+                response = slow.result()
+        assert response.status_code == 503
+        assert response.json()["error"]["setting"] == "PATROLKG_QUERY_TIMEOUT"
+    finally:
+        server.stop()
+
+
+def test_cors_allows_cross_site_reads_without_credentials(seeded_store: Store) -> None:
+    app = create_app(Settings.from_env({}, cors_origins="https://analyst.example"), store=seeded_store, seed=False)
+    with TestClient(app) as client:
+        preflight = client.options(
+            "/sparql",
+            headers={"Origin": "https://analyst.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"},
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://analyst.example"
+        assert "access-control-allow-credentials" not in preflight.headers
+        read = client.get("/sparql", params={"query": "ASK {}"}, headers={"Origin": "https://analyst.example"})
+        assert read.headers["access-control-allow-origin"] == "https://analyst.example"
+        other = client.get("/sparql", params={"query": "ASK {}"}, headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
+        # Writes carry a bearer token, which no cross-site request may send.
+        write = client.options(
+            "/submissions",
+            headers={"Origin": "https://analyst.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert "authorization" not in write.headers.get("access-control-allow-headers", "").lower()
