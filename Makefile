@@ -43,8 +43,10 @@ query: install
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# The full run takes about an hour; BENCH_ARGS passes options (python bench/run.py --help).
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m pip install --quiet '.[bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build dist

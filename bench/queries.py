@@ -38,9 +38,10 @@ class BenchQuery:
     template: str
     graph_result: bool = False  # DESCRIBE/CONSTRUCT: ask for N-Triples
 
-    def texts(self, manifest: dict[str, object]) -> Callable[[int], str]:
-        """Request number -> query text, the same sequence for every server."""
-        rng = random.Random(self.name)
+    def texts(self, manifest: dict[str, object], stream: str = "") -> Callable[[int], str]:
+        """Request number -> query text: the same sequence for every server (one
+        sequence per ``stream``, so that each phase has its own)."""
+        rng = random.Random(f"{self.name}/{stream}")
         pools = {key: manifest.get(key) or [] for key in ("persons", "events", "statements", "states", "patrols")}
         cache: list[str] = []
 

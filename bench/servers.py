@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,9 +117,9 @@ def patrolkg_server(store: Path, log: Path, *, token: str, max_rows: int = 10_00
     command = [
         sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", str(port), "--no-seed",
         "--log-level", "warning", "--max-rows", str(max_rows), "--query-timeout", str(query_timeout),
-        "--write-token", f"bench:{token}",
     ]
-    return Server("patrolkg", command, port, f"http://127.0.0.1:{port}/sparql", "/health", log)
+    # The token goes through the environment, not the command line that `ps` shows.
+    return Server("patrolkg", command, port, f"http://127.0.0.1:{port}/sparql", "/health", log, env={"PATROLKG_WRITE_TOKEN": f"bench:{token}"})
 
 
 def oxigraph_server(location: Path, log: Path) -> Server:
@@ -184,9 +185,12 @@ def _proc_children(pid: int) -> list[int]:
 
 
 class MemoryWatch:
-    """Samples a process tree's resident memory every ``interval`` seconds until stopped."""
+    """Samples a process tree's resident memory every ``interval`` seconds until stopped.
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
+    :param pid: the process, or a function giving it (for a server that may be restarted).
+    """
+
+    def __init__(self, pid: int | Callable[[], int | None], interval: float = 0.25) -> None:
         self.pid, self.interval = pid, interval
         self.peak_own = self.peak_total = 0
         self._stop = threading.Event()
@@ -194,7 +198,8 @@ class MemoryWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            own, total = rss(self.pid)
+            pid = self.pid() if callable(self.pid) else self.pid
+            own, total = rss(pid) if pid else (0, 0)
             self.peak_own, self.peak_total = max(self.peak_own, own), max(self.peak_total, total)
             self._stop.wait(self.interval)
 

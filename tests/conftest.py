@@ -7,11 +7,14 @@
 - ``client``: the app through an ASGI test client, over ``bundle_store``.
 - ``live_server``: a real ``patrolkg serve`` in a subprocess on a free loopback port,
   with its own store directory; yields the base URL.
+- ``oxigraph_engine``: a real SPARQL 1.1 engine (``oxigraph serve``, from the oxigraph
+  package) on a free loopback port, shared by the session; clear it before use.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -120,3 +123,67 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = LiveServer(tmp_path_factory.mktemp("live") / "store").start()
     yield server
     server.stop()
+
+
+def oxigraph_binary() -> str:
+    """The ``oxigraph`` command of the oxigraph package, a test dependency."""
+    beside = Path(sys.executable).with_name("oxigraph")
+    found = str(beside) if beside.exists() else shutil.which("oxigraph")
+    if found is None:
+        pytest.fail("the `oxigraph` command is missing: install the test dependencies (pip install '.[test]'), which include the oxigraph package")
+    return found
+
+
+class OxigraphEngine:
+    """``oxigraph serve`` in a subprocess: a SPARQL 1.1 Query, Update and Graph Store
+    endpoint on a free loopback port, its data in ``location``. ``extra`` are more flags
+    (``--union-default-graph``)."""
+
+    def __init__(self, location: Path, *extra: str) -> None:
+        self.location, self.extra = location, extra
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.query_url, self.update_url, self.gsp_url = self.url + "/query", self.url + "/update", self.url + "/store"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = location.parent / f"oxigraph-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> OxigraphEngine:
+        command = [oxigraph_binary(), "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}", *self.extra]
+        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"oxigraph exited with {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.query_url, params={"query": "ASK {}"}, timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"oxigraph did not start in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def clear(self) -> None:
+        """Remove every graph, patrolkg's bookkeeping included."""
+        response = httpx.post(self.update_url, content="DROP ALL", headers={"Content-Type": "application/sparql-update"}, timeout=30)
+        response.raise_for_status()
+
+    def store_options(self) -> list[str]:
+        """The ``patrolkg`` flags that use this engine as the store."""
+        return ["--store-url", self.query_url, "--gsp-url", self.gsp_url]
+
+
+@pytest.fixture(scope="session")
+def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OxigraphEngine]:
+    engine = OxigraphEngine(tmp_path_factory.mktemp("engine") / "data").start()
+    yield engine
+    engine.stop()

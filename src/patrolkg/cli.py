@@ -29,7 +29,7 @@ from .loading import load_bundle
 from .query import is_graph_result, render_table, serialize_result
 from .rdfio import format_for_path, parse_rdf
 from .settings import SETTINGS, Setting, Settings
-from .store import Store, default_store_path, open_store
+from .store import Store, default_store_path, open_configured_store, open_store, store_location
 
 __all__ = ["main", "cli"]
 
@@ -72,8 +72,22 @@ store_option = click.option(
 )
 
 
-def _open(store_dir: Path | None) -> Store:
-    return open_store(store_dir or default_store_path())
+#: The settings that name a remote store instead of --store; its credentials come
+#: from the environment only (PATROLKG_STORE_USER, ..._PASSWORD, ..._TOKEN).
+_REMOTE_STORE_SETTINGS = ("store_url", "store_update_url", "store_gsp_url", "store_union")
+
+
+def _remote_store_options(command: click.Command) -> click.Command:
+    """--store-url, --update-url, --gsp-url and --store-union, from SETTINGS."""
+    for setting in reversed([s for s in SETTINGS if s.name in _REMOTE_STORE_SETTINGS]):
+        shown = setting.default or "none"
+        command = click.option(setting.flag, setting.name, default=None, metavar="VALUE", help=f"{setting.help} [env {setting.env}; default {shown}]")(command)
+    return command
+
+
+def _open(store_dir: Path | None, **settings: str | None) -> Store:
+    """The remote store when --store-url or PATROLKG_STORE_URL is set, else the directory."""
+    return open_configured_store(Settings.from_env(None, store=store_dir, **settings))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,9 +102,10 @@ def cli() -> None:
 
 @cli.command()
 @store_option
+@_remote_store_options
 @click.option("--source", help="Source to record for FILES (default: each file's name).")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def load(store_dir: Path | None, source: str | None, files: tuple[Path, ...]) -> None:
+def load(store_dir: Path | None, source: str | None, files: tuple[Path, ...], **remote: str | None) -> None:
     """Build or refresh the store from the bundled ontology and data, or add FILES.
 
     Without FILES: rebuilds the bundled graphs and the inferred graph; every other
@@ -99,7 +114,7 @@ def load(store_dir: Path | None, source: str | None, files: tuple[Path, ...]) ->
     is refused with its violations and nothing of it is stored. Either way a malformed
     or invalid file stops the load and the store keeps its previous content.
     """
-    store = _open(store_dir)
+    store = _open(store_dir, **remote)
     try:
         if files:
             _load_files(store, files, source)
@@ -189,11 +204,14 @@ def _within(seconds: float, work: Callable[[], _T]) -> _T:
 
 @cli.command()
 @store_option
+@_remote_store_options
 @click.option("--format", "fmt", type=click.Choice(_QUERY_FORMATS), help="Output format [default: table in a terminal, else json for SELECT/ASK and turtle for graphs].")
 @_setting_option("service_allowlist")
 @_setting_option("query_timeout")
 @click.argument("query_or_file")
-def query(store_dir: Path | None, fmt: str | None, query_or_file: str, service_allowlist: str | None, query_timeout: str | None) -> None:
+def query(
+    store_dir: Path | None, fmt: str | None, query_or_file: str, service_allowlist: str | None, query_timeout: str | None, **remote: str | None
+) -> None:
     """Run a SPARQL query: QUERY_OR_FILE is query text, a .rq file, '-' for stdin,
     or the name of a shipped query (see `patrolkg queries`).
 
@@ -203,7 +221,7 @@ def query(store_dir: Path | None, fmt: str | None, query_or_file: str, service_a
     settings = Settings.from_env(None, service_allowlist=service_allowlist, query_timeout=query_timeout)
     text = _read_query(query_or_file)
     check_query(text, Limits(timeout=settings.query_timeout, service_allowlist=settings.service_allowlist))
-    store = _open(store_dir)
+    store = _open(store_dir, query_timeout=query_timeout, **remote)
     terminal = sys.stdout.isatty()
 
     def run() -> bytes:
@@ -371,11 +389,12 @@ def _describe(violation: dict[str, str | None]) -> str:
 
 @cli.command()
 @store_option
-def info(store_dir: Path | None) -> None:
+@_remote_store_options
+def info(store_dir: Path | None, **remote: str | None) -> None:
     """What is in the store: its graphs and triple counts, and the versions."""
-    store = _open(store_dir)
+    store = _open(store_dir, **remote)
     click.echo(f"patrolkg {__version__} (pyoxigraph {ox.__version__ if hasattr(ox, '__version__') else '?'})")
-    click.echo(f"store: {getattr(store, 'path', None) or 'in memory'}")
+    click.echo(f"store: {store_location(store)}")
     names = store.graph_names()
     if not names:
         click.echo("the store is empty: run `patrolkg load`")
@@ -415,7 +434,7 @@ def serve(store_dir: Path | None, host: str, port: int, no_seed: bool, log_level
 
     settings = Settings.from_env(None, store=store_dir or default_store_path(), **overrides)
     app = create_app(settings, seed=not no_seed)
-    click.echo(f"patrolkg {__version__} serving {settings.store} on http://{host}:{port}/", err=True)
+    click.echo(f"patrolkg {__version__} serving {settings.store_url or settings.store} on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
-from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout
+from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, StoreError
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
@@ -137,10 +137,10 @@ def check_endpoint(iri: str, limits: Limits, *, what: str = "") -> None:
     Endpoints are compared exactly, as listed in ``PATROLKG_SERVICE_ALLOWLIST``.
 
     >>> check_endpoint("https://query.wikidata.org/sparql", Limits(service_allowlist=("https://query.wikidata.org/sparql",)))
-    >>> check_endpoint("http://127.0.0.1:1/sparql", Limits())
+    >>> check_endpoint("http://127.0.0.1:1/sparql", Limits())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    patrolkg.errors.ForbiddenOperation: <http://127.0.0.1:1/sparql> is not an allowed endpoint; no connection was made
+    patrolkg.errors.ForbiddenOperation: <http://127.0.0.1:1/sparql> is not an allowed endpoint; no connection was made (...)
 
     :raises ForbiddenOperation: for an endpoint that is not allow-listed.
     """
@@ -176,7 +176,20 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
     :raises NotAcceptable: when no accepted format suits the result.
     :raises QueryTimeout: when ``check`` says time is up.
+    :raises StoreError: when a remote engine breaks its answer off.
     """
+    try:
+        return _execute(store, request, limits, check=check)
+    except SyntaxError as error:
+        # Only a remote engine's answer, parsed as it arrives, can turn malformed while
+        # it is read: the engine stopped mid-way (its own timeout, most often).
+        raise StoreError(
+            f"the SPARQL engine broke its answer off: {error}",
+            hint="the engine may have stopped the query at its own timeout; ask for less, or raise that timeout",
+        ) from None
+
+
+def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None) -> QueryResponse:
     started = time.perf_counter()
     check = check or (lambda: None)
     check_query(request.text, limits)

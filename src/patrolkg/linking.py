@@ -27,23 +27,13 @@ from pathlib import Path
 import httpx
 import pyoxigraph as ox
 
+from . import __version__
 from .errors import InputError, LimitExceeded, QueryTimeout
 from .execution import Limits, check_endpoint
 from .namespaces import PK, PREFIXES
 from .rdfio import RDF_FORMATS, format_for_path, parse_rdf, rdf_format
-from .reconcile import (
-    ALIAS_PREDICATES,
-    LABEL_PREDICATES,
-    SAME_AS,
-    TYPE_PREDICATES,
-    Candidate,
-    EntityIndex,
-    Evidence,
-    Query,
-    Record,
-    compact,
-    read_records,
-)
+from .reconcile import Candidate, EntityIndex, Evidence, Query, Record, compact
+from .records import ALIAS_PREDICATES, LABEL_PREDICATES, SAME_AS, TYPE_PREDICATES, read_records
 from .store import Store
 
 __all__ = [
@@ -182,9 +172,10 @@ def fetch_source(
 
 
 def _construct(client: httpx.Client, endpoint: str, query: str, limits: Limits, max_bytes: int) -> list[ox.Quad]:
-    headers = {"Content-Type": "application/sparql-query", "Accept": _ACCEPT}
+    # A form POST is the one way every SPARQL 1.1 endpoint must accept a query.
+    headers = {"Accept": _ACCEPT, "User-Agent": f"patrolkg/{__version__} (link discovery)"}
     try:
-        with client.stream("POST", endpoint, content=query.encode(), headers=headers) as response:
+        with client.stream("POST", endpoint, data={"query": query}, headers=headers) as response:
             if response.status_code != 200:
                 response.read()
                 raise InputError(

@@ -56,6 +56,13 @@ def load_bundle(store: Store, *, progress: Progress = _quiet, bundle: Sequence[r
     :raises patrolkg.errors.ValidationFailed: the bundled data does not conform.
     :raises patrolkg.errors.StoreError: the store could not be written.
     """
+    # The store's write lease is held from reading the user graphs (they take part in
+    # reasoning) to the commit, so that no server's write falls in between.
+    with store.write_lease():
+        return _load_bundle(store, progress, bundle)
+
+
+def _load_bundle(store: Store, progress: Progress, bundle: Sequence[resources.BundledGraph] | None) -> LoadReport:
     started = time.perf_counter()
     scratch = ox.Store()
     parsed: dict[str, list[ox.Triple]] = {}

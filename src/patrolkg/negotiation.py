@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,8 @@ def parse_accept(header: str | None) -> list[MediaRange]:
             name = name.strip().lower()
             if name == "q":
                 try:
-                    q = min(max(float(value), 0.0), 1.0)
+                    q = float(value)
+                    q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
                 except ValueError:
                     q = 0.0
             elif name:

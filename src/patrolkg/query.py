@@ -9,7 +9,7 @@ import pyoxigraph as ox
 from .errors import UnsupportedFormat
 from .namespaces import PREFIXES
 from .rdfio import rdf_format, serialize_triples
-from .store import QueryResult, Store
+from .store import QueryResult, Store, TripleStream
 
 __all__ = [
     "RESULTS_FORMATS",
@@ -64,8 +64,8 @@ def results_format(name_or_media_type: str) -> ResultsFormat:
 
 
 def is_graph_result(result: QueryResult) -> bool:
-    """True for CONSTRUCT and DESCRIBE results."""
-    return isinstance(result, ox.QueryTriples)
+    """True for CONSTRUCT and DESCRIBE results (from the embedded engine or a remote one)."""
+    return isinstance(result, (ox.QueryTriples, TripleStream))
 
 
 def serialize_result(result: QueryResult, fmt: str) -> tuple[bytes, str]:

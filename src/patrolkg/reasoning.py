@@ -16,6 +16,7 @@ write), and a copy of such a node in another graph could not be joined back to i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,6 +31,7 @@ __all__ = [
     "CONSISTENCY_CHECKS",
     "Inconsistency",
     "Materialization",
+    "Rule",
     "is_boilerplate",
     "schema_closure",
     "bundled_schema_closure",
@@ -42,22 +44,32 @@ PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX owl: <http://www.w3.org/2002/07/owl#>
 """
 
-#: The OWL 2 RL instance rules (names as in the OWL 2 Profiles spec, table 4–6) as
-#: CONSTRUCT queries; the schema they join with is already closed by owlrl.
-INSTANCE_RULES: dict[str, str] = {
-    "cax-sco": "CONSTRUCT { ?x a ?d } WHERE { ?c rdfs:subClassOf ?d . ?x a ?c . FILTER(?c != ?d) }",
-    "prp-spo1": "CONSTRUCT { ?x ?q ?y } WHERE { ?p rdfs:subPropertyOf ?q . ?x ?p ?y . FILTER(?p != ?q) }",
-    "prp-inv1": "CONSTRUCT { ?y ?q ?x } WHERE { ?p owl:inverseOf ?q . ?x ?p ?y . FILTER(!isLiteral(?y)) }",
-    "prp-inv2": "CONSTRUCT { ?y ?p ?x } WHERE { ?p owl:inverseOf ?q . ?x ?q ?y . FILTER(!isLiteral(?y)) }",
-    "prp-symp": "CONSTRUCT { ?y ?p ?x } WHERE { ?p a owl:SymmetricProperty . ?x ?p ?y . FILTER(!isLiteral(?y)) }",
-    "prp-trp": "CONSTRUCT { ?x ?p ?z } WHERE { ?p a owl:TransitiveProperty . ?x ?p ?y . ?y ?p ?z }",
-    "prp-dom": "CONSTRUCT { ?x a ?c } WHERE { ?p rdfs:domain ?c . ?x ?p ?y }",
-    "prp-rng": "CONSTRUCT { ?y a ?c } WHERE { ?p rdfs:range ?c . ?x ?p ?y . FILTER(!isLiteral(?y)) }",
-    "cls-hv1": "CONSTRUCT { ?x ?p ?v } WHERE { ?c owl:hasValue ?v ; owl:onProperty ?p . ?x a ?c }",
-    "cls-hv2": "CONSTRUCT { ?x a ?c } WHERE { ?c owl:hasValue ?v ; owl:onProperty ?p . ?x ?p ?v }",
-    "cls-svf1": "CONSTRUCT { ?u a ?x } WHERE { ?x owl:someValuesFrom ?y ; owl:onProperty ?p . ?u ?p ?v . ?v a ?y }",
-    "cls-svf2": "CONSTRUCT { ?u a ?x } WHERE { ?x owl:someValuesFrom owl:Thing ; owl:onProperty ?p . ?u ?p ?v }",
-    "cls-avf": "CONSTRUCT { ?v a ?y } WHERE { ?x owl:allValuesFrom ?y ; owl:onProperty ?p . ?u a ?x ; ?p ?v . FILTER(!isLiteral(?v)) }",
+@dataclass(frozen=True)
+class Rule:
+    """An OWL 2 RL rule: its conclusion, its premises on the data, its premises on the
+    schema (already closed by owlrl), and a filter on the data's terms."""
+
+    conclusion: str
+    data: tuple[str, ...]
+    schema: str
+    filter: str = "true"
+
+
+#: The OWL 2 RL instance rules (names as in the OWL 2 Profiles spec, tables 4–6).
+INSTANCE_RULES: dict[str, Rule] = {
+    "cax-sco": Rule("?x a ?d", ("?x a ?c",), "?c rdfs:subClassOf ?d . FILTER(?c != ?d)"),
+    "prp-spo1": Rule("?x ?q ?y", ("?x ?p ?y",), "?p rdfs:subPropertyOf ?q . FILTER(?p != ?q)"),
+    "prp-inv1": Rule("?y ?q ?x", ("?x ?p ?y",), "?p owl:inverseOf ?q", "!isLiteral(?y)"),
+    "prp-inv2": Rule("?y ?p ?x", ("?x ?q ?y",), "?p owl:inverseOf ?q", "!isLiteral(?y)"),
+    "prp-symp": Rule("?y ?p ?x", ("?x ?p ?y",), "?p a owl:SymmetricProperty", "!isLiteral(?y)"),
+    "prp-trp": Rule("?x ?p ?z", ("?x ?p ?y", "?y ?p ?z"), "?p a owl:TransitiveProperty"),
+    "prp-dom": Rule("?x a ?c", ("?x ?p ?y",), "?p rdfs:domain ?c"),
+    "prp-rng": Rule("?y a ?c", ("?x ?p ?y",), "?p rdfs:range ?c", "!isLiteral(?y)"),
+    "cls-hv1": Rule("?x ?p ?v", ("?x a ?c",), "?c owl:hasValue ?v ; owl:onProperty ?p"),
+    "cls-hv2": Rule("?x a ?c", ("?x ?p ?v",), "?c owl:hasValue ?v ; owl:onProperty ?p"),
+    "cls-svf1": Rule("?u a ?x", ("?u ?p ?v", "?v a ?y"), "?x owl:someValuesFrom ?y ; owl:onProperty ?p"),
+    "cls-svf2": Rule("?u a ?x", ("?u ?p ?v",), "?x owl:someValuesFrom owl:Thing ; owl:onProperty ?p"),
+    "cls-avf": Rule("?v a ?y", ("?u a ?x", "?u ?p ?v"), "?x owl:allValuesFrom ?y ; owl:onProperty ?p", "!isLiteral(?v)"),
 }
 
 #: OWL 2 RL rules whose conclusion is "false": each query returns the offending node
@@ -173,8 +185,44 @@ def bundled_schema_closure() -> frozenset[ox.Triple]:
     return schema_closure(q.triple for q in ox.parse(ONTOLOGY_PATH.read_bytes(), format=ox.RdfFormat.TURTLE))
 
 
-def _run_construct(store: ox.Store, query: str, graphs: list[ox.NamedNode]) -> Iterable[ox.Triple]:
-    return store.query(_PREFIXES + query, default_graph=graphs)
+_DELTA = "urn:patrolkg:reasoning:delta"
+_NEXT = "urn:patrolkg:reasoning:next"
+_VARIABLE = re.compile(r"\?\w+")
+
+
+def _schema_values(store: ox.Store, rule: Rule, dataset: str) -> str | None:
+    """The rule's schema premises, solved once, as a VALUES block (None: no bindings,
+    so the rule cannot fire). Inlining them lets the engine start each rule from the
+    few properties or classes it concerns, through its indexes."""
+    names = sorted(set(_VARIABLE.findall(rule.schema)) & set(_VARIABLE.findall(" ".join((*rule.data, rule.conclusion)))))
+    rows = list(store.query(f"{_PREFIXES}SELECT DISTINCT {' '.join(names)} {dataset} WHERE {{ {rule.schema} }}"))
+    if not rows:
+        return None
+    cells = " ".join("(" + " ".join(str(row[name[1:]]) for name in names) + ")" for row in rows)
+    return f"VALUES ({' '.join(names)}) {{ {cells} }}"
+
+
+def _rule_updates(rule: Rule, values: str, using: str, inferred: str, *, first_round: bool) -> list[str]:
+    """The rule as SPARQL Updates deriving only what is not there yet, into the
+    inferred graph and the next round's delta.
+
+    In the first round the data premises match everything; later rounds are
+    semi-naive: one data premise must match the previous round's delta, so a round
+    costs in proportion to what the last one derived, not to the store.
+    """
+    subject, _, obj = rule.conclusion.split(" ", 2)
+    named = " && ".join(f"!isBlank({term})" for term in (subject, obj) if term.startswith("?")) or "true"
+    conclusion = rule.conclusion
+    insert = f"INSERT {{ GRAPH <{inferred}> {{ {conclusion} }} GRAPH <{_NEXT}> {{ {conclusion} }} }}"
+    tail = f"FILTER NOT EXISTS {{ {conclusion} }} FILTER({named} && {rule.filter})"
+    if first_round:
+        premises = " . ".join(rule.data)
+        return [f"{_PREFIXES}{insert}\n{using} WHERE {{ {values} {premises} . {tail} }}"]
+    updates = []
+    for index in range(len(rule.data)):
+        premises = " . ".join(f"GRAPH <{_DELTA}> {{ {p} }}" if i == index else p for i, p in enumerate(rule.data))
+        updates.append(f"{_PREFIXES}{insert}\n{using} USING NAMED <{_DELTA}> WHERE {{ {values} {premises} . {tail} }}")
+    return updates
 
 
 def materialize(
@@ -189,51 +237,53 @@ def materialize(
     """Derive the OWL 2 RL entailments of ``data_graphs`` + ontology into ``inferred_graph``.
 
     The inferred graph is cleared first and then holds exactly the derived triples that
-    are not asserted in the data or ontology graphs.
+    are not asserted in the data or ontology graphs. The work happens inside the engine:
+    each rule is one SPARQL Update over the union of the graphs, and rounds repeat until
+    a round derives nothing.
 
-    :param store: a pyoxigraph store holding every graph named here.
+    :param store: a pyoxigraph store holding every graph named here (a scratch store:
+        two working graphs are created in it and dropped again).
     :param schema: the ontology's closure if already known (see
         :func:`bundled_schema_closure`); computed from the ontology graph otherwise.
     :raises RuntimeError: if no fixpoint is reached in ``max_rounds`` (a bug).
     """
     inferred = ox.NamedNode(inferred_graph)
-    ontology = ox.NamedNode(ontology_graph)
     store.remove_graph(inferred)
-    asserted_graphs = [ox.NamedNode(g) for g in data_graphs] + [ontology]
-    all_graphs = asserted_graphs + [inferred]
+    store.update(f"DROP SILENT GRAPH <{_DELTA}> ; DROP SILENT GRAPH <{_NEXT}>")
+    graphs = [*data_graphs, ontology_graph, inferred_graph]
+    using = " ".join(f"USING <{g}>" for g in graphs)
+    dataset = " ".join(f"FROM <{g}>" for g in graphs)
 
     result = Materialization()
     if schema is None:
-        schema = schema_closure(q.triple for q in store.quads_for_pattern(None, None, None, ontology))
-    fresh = [t for t in schema if not _asserted(store, t, asserted_graphs)]
+        schema = schema_closure(q.triple for q in store.quads_for_pattern(None, None, None, ox.NamedNode(ontology_graph)))
+    asserted = [ox.NamedNode(g) for g in (*data_graphs, ontology_graph)]
+    fresh = [t for t in schema if not any(next(iter(store.quads_for_pattern(t.subject, t.predicate, t.object, g)), None) for g in asserted)]
     store.extend(ox.Quad(t.subject, t.predicate, t.object, inferred) for t in fresh)
-    result.triples.update(fresh)
 
-    while True:
-        result.rounds += 1
-        if result.rounds > max_rounds:
-            raise RuntimeError(f"OWL RL materialization did not converge in {max_rounds} rounds")
-        new: set[ox.Triple] = set()
-        for query in INSTANCE_RULES.values():
-            for triple in _run_construct(store, query, all_graphs):
-                if triple not in result.triples and triple not in new:
-                    new.add(triple)
-        new = {t for t in new if not _mentions_blank_node(t) and not _asserted(store, t, asserted_graphs)}
-        if not new:
-            return result
-        store.extend(ox.Quad(t.subject, t.predicate, t.object, inferred) for t in new)
-        result.triples.update(new)
+    first, later = [], []
+    for rule in INSTANCE_RULES.values():
+        values = _schema_values(store, rule, dataset)
+        if values is None:
+            continue
+        first += _rule_updates(rule, values, using, inferred_graph, first_round=True)
+        later += _rule_updates(rule, values, using, inferred_graph, first_round=False)
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{_NEXT}> {{ ?s ?p ?o }} }}"
+    try:
+        while True:
+            result.rounds += 1
+            if result.rounds > max_rounds:
+                raise RuntimeError(f"OWL RL materialization did not converge in {max_rounds} rounds")
+            for update in first if result.rounds == 1 else later:
+                store.update(update)
+            if int(next(iter(store.query(count)))["n"].value) == 0:
+                break
+            store.update(f"DROP SILENT GRAPH <{_DELTA}> ; MOVE SILENT <{_NEXT}> TO <{_DELTA}>")
+    finally:
+        store.update(f"DROP SILENT GRAPH <{_DELTA}> ; DROP SILENT GRAPH <{_NEXT}>")
+    result.triples = {q.triple for q in store.quads_for_pattern(None, None, None, inferred)}
+    return result
 
-
-def _mentions_blank_node(triple: ox.Triple) -> bool:
-    return isinstance(triple.subject, ox.BlankNode) or isinstance(triple.object, ox.BlankNode)
-
-
-def _asserted(store: ox.Store, triple: ox.Triple, graphs: list[ox.NamedNode]) -> bool:
-    return any(
-        next(iter(store.quads_for_pattern(triple.subject, triple.predicate, triple.object, g)), None) is not None
-        for g in graphs
-    )
 
 
 def find_inconsistencies(store: ox.Store, graphs: Sequence[str], *, focus: Iterable[str] | None = None) -> list[Inconsistency]:

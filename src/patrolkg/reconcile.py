@@ -1,27 +1,24 @@
 """Matching names to entities: the one matcher behind ``patrolkg link`` and ``/reconcile``.
 
 A :class:`Record` is an entity as the matcher sees it: its IRI, names, types, links
-and property values, read from any store by :func:`read_records`. A :class:`Query`
+and property values, read from any store by :func:`patrolkg.records.read_records`. A :class:`Query`
 asks for entities by name, with optional types, property values and related IRIs.
 :meth:`EntityIndex.search` scores every record against a query and returns
 :class:`Candidate` objects, best first, each with the :class:`Evidence` that produced
 its score and a ``match`` flag on the one candidate certain enough to accept unseen.
 
-Scores run from 0 to 100:
+Scores run from 0 to 100; a candidate's score is the sum of its evidence's points:
 
-=========================================  ==========
-evidence                                   points
-=========================================  ==========
-the query names the record's IRI           100
-a name equals the record's label           100
-a name equals an alias (on either side)    90
-the same words in another order            85 (80 with an alias)
-similar names (difflib ratio r >= 0.6,     r x 80 (r x 75 with an alias)
-word by word >= 0.8)
-each queried property whose value agrees   +5
-each queried property whose values differ  -20
-related entities both records share        +5
-=========================================  ==========
+- the query names the record's IRI (or one of its ``owl:sameAs``): 100;
+- a name equals the record's label: 100; equals an alias, on either side: 90;
+- the same words in another order: 85 (80 with an alias);
+- all the query's words within a longer name: 50 + 20 x the share of that name's
+  words they make up (45 + ... with an alias);
+- similar names (difflib ratio r >= 0.6, and every word of three letters or more
+  of one nearly spelled, >= 0.8, in the other): r x 80 (r x 75 with an alias);
+- each queried property whose value agrees: +5 (with properties only, 100 x the
+  share that agree); whose values differ: -20;
+- related entities both records share: +5.
 
 A record whose types share none with the query's types is not a candidate. A
 candidate is a *match* when it is the best, scores at least 85 with an exact name or
@@ -47,17 +44,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import pyoxigraph as ox
-
-from .namespaces import PK, PREFIXES
-from .store import Store
+from .namespaces import PREFIXES
 
 __all__ = [
-    "LABEL_PREDICATES",
-    "ALIAS_PREDICATES",
-    "TYPE_PREDICATES",
-    "DESCRIPTION_PREDICATES",
-    "SAME_AS",
     "MATCH_SCORE",
     "MATCH_MARGIN",
     "normalize",
@@ -67,22 +56,7 @@ __all__ = [
     "Evidence",
     "Candidate",
     "EntityIndex",
-    "read_records",
 ]
-
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
-SCHEMA = "http://schema.org/"
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-WDT_P31 = "http://www.wikidata.org/prop/direct/P31"
-SAME_AS = "http://www.w3.org/2002/07/owl#sameAs"
-
-#: Where names are read from, preferred first; Wikidata, schema.org and FOAF included.
-LABEL_PREDICATES: tuple[str, ...] = (RDFS + "label", SKOS + "prefLabel", SCHEMA + "name", "http://xmlns.com/foaf/0.1/name")
-ALIAS_PREDICATES: tuple[str, ...] = (SKOS + "altLabel",)
-#: ``rdf:type``, and Wikidata's "instance of" as its query service writes it.
-TYPE_PREDICATES: tuple[str, ...] = (RDF_TYPE, WDT_P31)
-DESCRIPTION_PREDICATES: tuple[str, ...] = (SKOS + "definition", str(PK.summary), SCHEMA + "description", RDFS + "comment")
 
 MATCH_SCORE = 85.0
 MATCH_MARGIN = 10.0
@@ -160,8 +134,8 @@ class Query:
 @dataclass(frozen=True)
 class Evidence:
     """One reason for a score: a kind (``identifier``, ``label``, ``alias``,
-    ``word-order``, ``similar-name``, ``type``, ``property``, ``property-mismatch``,
-    ``related``), what it is in words, and the points it adds."""
+    ``word-order``, ``part-of-name``, ``similar-name``, ``type``, ``property``,
+    ``property-mismatch``, ``related``), what it is in words, and the points it adds."""
 
     kind: str
     detail: str
@@ -193,6 +167,10 @@ def _name_evidence(query_names: Sequence[tuple[str, str, bool]], record: Record,
                 found = Evidence("alias" if alias else "label", f"{_quoted(raw_q)} equals {what}", 90.0 if alias else 100.0)
             elif q_words == sorted(r.split()):
                 found = Evidence("word-order", f"{_quoted(raw_q)} has the words of {what}", 80.0 if alias else 85.0)
+            elif set(q_words) < set(r_words := r.split()) and any(len(w) >= 3 for w in q_words):
+                # The more of the longer name the query covers, the likelier it names it.
+                points = (45.0 if alias else 50.0) + 20.0 * len(set(q_words)) / len(set(r_words))
+                found = Evidence("part-of-name", f"{_quoted(raw_q)} is part of {what}", round(points, 1))
             else:
                 matcher = difflib.SequenceMatcher(None, q, r, autojunk=False)
                 if matcher.real_quick_ratio() < _SIMILAR or matcher.quick_ratio() < _SIMILAR:
@@ -337,130 +315,3 @@ class EntityIndex:
                 ranked.append((rank, len(record.name), record.name, record))
         ranked.sort(key=lambda item: item[:3])
         return [item[3] for item in ranked[offset : offset + limit]]
-
-
-# ------------------------------------------------------------------ reading records
-
-
-def _rank(literal: ox.Literal, languages: Sequence[str]) -> int:
-    language = literal.language or ""
-    return languages.index(language) if language in languages else len(languages)
-
-
-def read_records(
-    store: Store | ox.Store,
-    *,
-    prefix: str | None = None,
-    properties: Iterable[str] = (),
-    related: bool = False,
-    languages: Sequence[str] = ("en", ""),
-) -> tuple[list[Record], dict[str, str]]:
-    """The named entities of ``store``, and a name for every IRI that has one.
-
-    :param prefix: only subjects whose IRI starts with it (patrolkg's ``id/`` space).
-    :param properties: property IRIs whose values to read into :attr:`Record.values`
-        (with the names of IRI values).
-    :param related: read every IRI an entity points at (but its types) into
-        :attr:`Record.related`.
-    :param languages: preferred languages of the main name, in order (``""`` is none).
-    :raises patrolkg.errors.StoreError: when the store cannot be read.
-    """
-    properties = tuple(dict.fromkeys(properties))
-    wanted = (*LABEL_PREDICATES, *ALIAS_PREDICATES, *TYPE_PREDICATES, *DESCRIPTION_PREDICATES, SAME_AS, *properties)
-    where = f'FILTER(STRSTARTS(STR(?e), "{_escape(prefix)}"))' if prefix else "FILTER(isIRI(?e))"
-    rows = _select(store, f"SELECT DISTINCT ?e ?p ?v WHERE {{ VALUES ?p {{ {' '.join(f'<{p}>' for p in wanted)} }} ?e ?p ?v {where} }}")
-    facts: dict[str, dict[str, list[ox.NamedNode | ox.Literal]]] = {}
-    for row in rows:
-        facts.setdefault(row["e"].value, {}).setdefault(row["p"].value, []).append(row["v"])
-
-    names: dict[str, str] = {}
-    records: list[Record] = []
-    for iri, by_predicate in facts.items():
-        labels = [v for p in LABEL_PREDICATES for v in by_predicate.get(p, []) if isinstance(v, ox.Literal)]
-        aliases = [v for p in ALIAS_PREDICATES for v in by_predicate.get(p, []) if isinstance(v, ox.Literal)]
-        if not labels and not aliases:
-            continue
-        # The best-ranked label leads; the order of predicates breaks ties.
-        labels.sort(key=lambda lit: _rank(lit, languages))
-        label_texts = tuple(dict.fromkeys(lit.value for lit in labels))
-        alias_texts = tuple(a for a in dict.fromkeys(lit.value for lit in aliases) if a not in label_texts)
-        descriptions = sorted((v for p in DESCRIPTION_PREDICATES for v in by_predicate.get(p, []) if isinstance(v, ox.Literal)), key=lambda lit: _rank(lit, languages))
-        record = Record(
-            iri=iri,
-            labels=label_texts,
-            aliases=alias_texts,
-            types=frozenset(v.value for p in TYPE_PREDICATES for v in by_predicate.get(p, []) if isinstance(v, ox.NamedNode)),
-            same_as=frozenset(v.value for v in by_predicate.get(SAME_AS, []) if isinstance(v, ox.NamedNode)),
-            description=descriptions[0].value if descriptions else None,
-        )
-        names[iri] = record.name
-        records.append(record)
-
-    # Types (classes, Wikidata items) need names too, for evidence that reads well.
-    names.update(_names(store, {t for r in records for t in r.types} - names.keys(), languages))
-    if properties:
-        records = _with_values(store, records, properties, names, languages, prefix)
-    if related:
-        records = _with_related(store, records, prefix)
-    return records, names
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _select(store: Store | ox.Store, sparql: str) -> ox.QuerySolutions:
-    if isinstance(store, ox.Store):
-        result = store.query(sparql, use_default_graph_as_union=True)
-    else:
-        result = store.query(sparql)
-    assert isinstance(result, ox.QuerySolutions), "a SELECT was expected"
-    return result
-
-
-def _values_clause(iris: Iterable[str]) -> str:
-    return " ".join(f"<{i}>" for i in sorted(set(iris)))
-
-
-def _names(store: Store | ox.Store, iris: set[str], languages: Sequence[str]) -> dict[str, str]:
-    if not iris:
-        return {}
-    rows = _select(store, f"SELECT ?n ?l WHERE {{ VALUES ?n {{ {_values_clause(iris)} }} VALUES ?p {{ {' '.join(f'<{p}>' for p in LABEL_PREDICATES)} }} ?n ?p ?l FILTER(isLiteral(?l)) }}")
-    best: dict[str, ox.Literal] = {}
-    for row in rows:
-        node, literal = row["n"].value, row["l"]
-        if node not in best or _rank(literal, languages) < _rank(best[node], languages):
-            best[node] = literal
-    return {node: literal.value for node, literal in best.items()}
-
-
-def _with_values(store: Store | ox.Store, records: list[Record], properties: Sequence[str], names: dict[str, str], languages: Sequence[str], prefix: str | None) -> list[Record]:
-    where = f'FILTER(STRSTARTS(STR(?e), "{_escape(prefix)}"))' if prefix else ""
-    rows = _select(store, f"SELECT DISTINCT ?e ?p ?v WHERE {{ VALUES ?p {{ {_values_clause(properties)} }} ?e ?p ?v {where} }}")
-    values: dict[str, dict[str, set[str]]] = {}
-    targets: set[str] = set()
-    for row in rows:
-        value = row["v"]
-        if isinstance(value, ox.BlankNode):
-            continue
-        values.setdefault(row["e"].value, {}).setdefault(row["p"].value, set()).add(value.value)
-        if isinstance(value, ox.NamedNode):
-            targets.add(value.value)
-    names.update(_names(store, targets - names.keys(), languages))
-    result = []
-    for record in records:
-        mine = values.get(record.iri, {})
-        # An IRI value also answers to its name, so "Japan" matches pkid:state/japan.
-        full = {p: frozenset(vs | {names[v] for v in vs if v in names}) for p, vs in mine.items()}
-        result.append(dataclasses.replace(record, values=full))
-    return result
-
-
-def _with_related(store: Store | ox.Store, records: list[Record], prefix: str | None) -> list[Record]:
-    types = _values_clause(TYPE_PREDICATES)
-    where = f'FILTER(STRSTARTS(STR(?e), "{_escape(prefix)}"))' if prefix else ""
-    rows = _select(store, f"SELECT DISTINCT ?e ?o WHERE {{ ?e ?p ?o FILTER(isIRI(?o) && ?e != ?o) FILTER(?p NOT IN ({types.replace(' ', ', ')})) {where} }}")
-    related: dict[str, set[str]] = {}
-    for row in rows:
-        related.setdefault(row["e"].value, set()).add(row["o"].value)
-    return [dataclasses.replace(r, related=frozenset(related.get(r.iri, ()))) for r in records]

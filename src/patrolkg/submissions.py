@@ -194,8 +194,7 @@ class Submissions:
             ox.Triple(node, _pk("tripleCount"), ox.Literal(str(record.triples), datatype=ox.NamedNode(_XSD + "integer"))),
         ]
         if record.source:
-            is_url = record.source.startswith(("http://", "https://")) and " " not in record.source
-            triples.append(ox.Triple(node, _SOURCE, ox.NamedNode(record.source) if is_url else ox.Literal(record.source)))
+            triples.append(ox.Triple(node, _SOURCE, _source_term(record.source)))
         if record.comment:
             triples.append(ox.Triple(node, _COMMENT, ox.Literal(record.comment)))
         return triples
@@ -275,7 +274,7 @@ class Submissions:
             current = self.get(submission_id)
             if current.status != "accepted":
                 raise InputError(f"submission {submission_id} was already retracted by {current.retracted_by} at {current.retracted_at}")
-            triples.extend(q.triple for q in self.store.quads_in(record.graph))
+            triples[:] = [q.triple for q in self.store.quads_in(record.graph)]  # a retried write stages again
             return Change().removing(record.graph, triples)
 
         def bookkeeping() -> Change:
@@ -294,6 +293,16 @@ class Submissions:
 
         self.writer.write(removal, records=bookkeeping, allow_protected=True)
         return self.get(submission_id)
+
+
+def _source_term(source: str) -> ox.NamedNode | ox.Literal:
+    """An article URL as an IRI; a citation, or anything that is no valid IRI, as text."""
+    if source.startswith(("http://", "https://")):
+        try:
+            return ox.NamedNode(source)
+        except ValueError:
+            pass
+    return ox.Literal(source)
 
 
 def _status(name: str) -> ox.NamedNode:

@@ -1,16 +1,20 @@
 """Validation of data against the SHACL shapes and the ontology's consistency rules.
 
-A :class:`Report` carries both what pySHACL returns (``conforms``, the report graph, a
-readable text) and a flat list of :class:`Violation` for programs.
+A :class:`Report` carries what pySHACL would return (``conforms``, the report graph via
+:meth:`Report.rdf`, a readable text) and a flat list of :class:`Violation` for programs.
+pySHACL stays the reference: :func:`shacl_violations` reads its report the same way,
+and the tests hold the two equal.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import pyoxigraph as ox
-import pyshacl
 import rdflib
 from rdflib.namespace import RDF, SH
 
@@ -18,7 +22,10 @@ from . import resources
 from .namespaces import INFERRED_GRAPH, ONTOLOGY_GRAPH
 from .reasoning import bundled_schema_closure, find_inconsistencies, materialize
 
-__all__ = ["Violation", "Report", "validate"]
+if TYPE_CHECKING:
+    from .shacl_sparql import CompiledShapes
+
+__all__ = ["Violation", "Report", "validate", "shacl_violations"]
 
 _DATA = "urn:patrolkg:validation:data"
 _CONTEXT = "urn:patrolkg:validation:context"
@@ -59,7 +66,6 @@ class Report:
 
     conforms: bool
     results: list[Violation] = field(default_factory=list)
-    graph: rdflib.Graph = field(default_factory=rdflib.Graph)
 
     @property
     def text(self) -> str:
@@ -73,27 +79,28 @@ class Report:
         return {"conforms": self.conforms, "violations": [v.as_dict() for v in self.results]}
 
     def rdf(self) -> rdflib.Graph:
-        """The report as an ``sh:ValidationReport`` graph, OWL consistency results included."""
+        """The report as an ``sh:ValidationReport`` graph (OWL consistency results too)."""
         graph = rdflib.Graph()
         graph.bind("sh", SH)
-        for triple in self.graph:
-            graph.add(triple)
-        report = next(graph.subjects(RDF.type, SH.ValidationReport), None)
-        if report is None:
-            report = rdflib.BNode()
-            graph.add((report, RDF.type, SH.ValidationReport))
-        graph.set((report, SH.conforms, rdflib.Literal(self.conforms)))
+        report = rdflib.BNode()
+        graph.add((report, RDF.type, SH.ValidationReport))
+        graph.add((report, SH.conforms, rdflib.Literal(self.conforms)))
         for violation in self.results:
-            if violation.source_shape is not None:
-                continue  # already in pySHACL's graph
             result = rdflib.BNode()
             graph.add((report, SH.result, result))
             graph.add((result, RDF.type, SH.ValidationResult))
-            graph.add((result, SH.focusNode, rdflib.URIRef(violation.focus_node)))
-            graph.add((result, SH.resultSeverity, SH.Violation))
+            graph.add((result, SH.focusNode, _node(violation.focus_node)))
+            graph.add((result, SH.resultSeverity, SH[violation.severity]))
             graph.add((result, SH.resultMessage, rdflib.Literal(violation.message, lang="en")))
+            if violation.path:
+                graph.add((result, SH.resultPath, _node(violation.path)))
+            if violation.value is not None:
+                graph.add((result, SH.value, _node(violation.value) if _looks_like_iri(violation.value) else rdflib.Literal(violation.value)))
+            if violation.source_shape and not violation.source_shape.startswith("_:"):
+                graph.add((result, SH.sourceShape, rdflib.URIRef(violation.source_shape)))
             if violation.constraint:
-                graph.add((result, SH.sourceConstraintComponent, rdflib.URIRef("urn:patrolkg:" + violation.constraint)))
+                component = violation.constraint if _looks_like_iri(violation.constraint) else "urn:patrolkg:" + violation.constraint
+                graph.add((result, SH.sourceConstraintComponent, rdflib.URIRef(component)))
         return graph
 
 
@@ -102,9 +109,12 @@ def _shapes() -> rdflib.Graph:
     return resources.shapes_graph()
 
 
-@lru_cache(maxsize=1)
-def _ontology_ntriples() -> str:
-    return resources.ontology_graph().serialize(format="nt")
+def _looks_like_iri(text: str) -> bool:
+    return text.startswith(("http://", "https://", "urn:"))
+
+
+def _node(text: str) -> rdflib.term.Node:
+    return rdflib.BNode(text[2:]) if text.startswith("_:") else rdflib.URIRef(text)
 
 
 def _node_shape_of(shapes: rdflib.Graph, shape: rdflib.term.Node | None) -> rdflib.term.Node | None:
@@ -124,7 +134,7 @@ def _text(term: rdflib.term.Node | None) -> str | None:
     return str(term)
 
 
-def _shacl_violations(report_graph: rdflib.Graph, shapes: rdflib.Graph) -> list[Violation]:
+def shacl_violations(report_graph: rdflib.Graph, shapes: rdflib.Graph) -> list[Violation]:
     found = []
     for result in report_graph.subjects(RDF.type, SH.ValidationResult):
         get = lambda p: report_graph.value(result, p)  # noqa: E731
@@ -146,13 +156,17 @@ def _shacl_violations(report_graph: rdflib.Graph, shapes: rdflib.Graph) -> list[
     return sorted(found, key=lambda v: (v.focus_node, v.node_shape or "", v.path or "", v.message))
 
 
-def validate(data: rdflib.Graph, *, context: rdflib.Graph | None = None) -> Report:
+def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph | Iterable[ox.Triple] | None = None) -> Report:
     """Validate ``data`` against the shapes and the ontology.
 
     The shapes see ``data`` together with the ontology and ``context`` (existing facts
-    the data refers to, e.g. a speaker already in the store); only nodes of ``data``
-    are reported. The OWL 2 RL consistency rules (disjoint classes, functional
-    properties, ...) are checked on ``data`` + ``context`` + their entailments.
+    the data refers to, e.g. a speaker already in the store); with a context, only the
+    IRIs that are subjects in ``data`` are reported. The OWL 2 RL consistency rules
+    (disjoint classes, functional properties, ...) are checked on ``data`` +
+    ``context`` + their entailments.
+
+    The shapes run as SPARQL inside the engine (:mod:`patrolkg.shacl_sparql`), which
+    gives pySHACL's results (a test holds them equal) at the engine's speed.
 
     >>> g = rdflib.Graph().parse(data='''
     ...   @prefix pk: <https://w3id.org/patrolkg/ontology#> .
@@ -161,50 +175,48 @@ def validate(data: rdflib.Graph, *, context: rdflib.Graph | None = None) -> Repo
     >>> report.conforms
     False
     """
-    shapes = _shapes()
-    combined = rdflib.Graph()
-    combined.parse(data=_ontology_ntriples(), format="nt")
-    for triple in data:
-        combined.add(triple)
-    if context is not None:
-        for triple in context:
-            combined.add(triple)
-
-    conforms, report_graph, _ = pyshacl.validate(
-        combined,
-        shacl_graph=shapes,
-        inference="none",
-        advanced=True,
-        allow_warnings=True,
-    )
-    violations = _shacl_violations(report_graph, shapes)
-    if context is not None:
-        # Report only what the new data is responsible for.
-        own = {_text(s) for s in data.subjects()}
-        violations = [v for v in violations if v.focus_node in own]
-
-    violations += _owl_violations(data, context)
-    blocking = [v for v in violations if v.severity == "Violation"]
-    return Report(conforms=not blocking, results=violations, graph=report_graph)
-
-
-def _owl_violations(data: rdflib.Graph, context: rdflib.Graph | None) -> list[Violation]:
+    data_triples = _triples(data)
+    context_triples = _triples(context) if context is not None else []
     scratch = ox.Store()
-    scratch.load(_ontology_ntriples().encode(), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(str(ONTOLOGY_GRAPH)))
-    scratch.load(data.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(_DATA))
-    graphs = [_DATA]
+    scratch.load(_ontology_turtle(), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(str(ONTOLOGY_GRAPH)))
+    scratch.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(_DATA)) for t in data_triples)
+    scratch.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(_CONTEXT)) for t in context_triples)
+    graphs = [_DATA, _CONTEXT]
+    focus = None
     if context is not None:
-        scratch.load(context.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(_CONTEXT))
-        graphs.append(_CONTEXT)
+        focus = {t.subject.value for t in data_triples if isinstance(t.subject, ox.NamedNode)}
+    dataset = [ox.NamedNode(g) for g in (*graphs, str(ONTOLOGY_GRAPH))]
+    violations = _compiled_shapes().validate(scratch, dataset, focus=focus)
+
     materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure())
-    focus = {_text(s) for s in data.subjects() if isinstance(s, rdflib.URIRef)}
-    found = find_inconsistencies(scratch, [*graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH)], focus=focus)
-    return [
-        Violation(
-            focus_node=item.focus_node,
-            message=item.message,
-            value=", ".join(item.values) or None,
-            constraint=f"owl-rl:{item.rule}",
+    owl_focus = focus if focus is not None else {t.subject.value for t in data_triples if isinstance(t.subject, ox.NamedNode)}
+    for item in find_inconsistencies(scratch, [*graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH)], focus=owl_focus):
+        violations.append(
+            Violation(
+                focus_node=item.focus_node,
+                message=item.message,
+                value=", ".join(item.values) or None,
+                constraint=f"owl-rl:{item.rule}",
+            )
         )
-        for item in found
-    ]
+    blocking = [v for v in violations if v.severity == "Violation"]
+    return Report(conforms=not blocking, results=violations)
+
+
+@lru_cache(maxsize=1)
+def _compiled_shapes() -> CompiledShapes:
+    from .shacl_sparql import compile_shapes
+
+    return compile_shapes(_shapes())
+
+
+@lru_cache(maxsize=1)
+def _ontology_turtle() -> bytes:
+    return resources.ONTOLOGY_PATH.read_bytes()
+
+
+def _triples(data: rdflib.Graph | Iterable[ox.Triple]) -> list[ox.Triple]:
+    if isinstance(data, rdflib.Graph):
+        text = data.serialize(format="nt", encoding="utf-8")
+        return [q.triple for q in ox.parse(text, format=ox.RdfFormat.N_TRIPLES)]
+    return list(data)

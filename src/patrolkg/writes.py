@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
-import rdflib
 
 from . import resources
 from .errors import ForbiddenOperation, ValidationFailed, WriteConflict
@@ -31,6 +30,7 @@ from .store import Store
 from .validation import Report, validate
 
 __all__ = [
+    "WRITE_ATTEMPTS",
     "GraphName",
     "Change",
     "WriteOutcome",
@@ -162,14 +162,6 @@ def _iri_nodes(triples: Iterable[ox.Triple], *, objects: bool) -> set[str]:
     return nodes
 
 
-def _to_rdflib(triples: Iterable[ox.Triple]) -> rdflib.Graph:
-    graph = rdflib.Graph()
-    data = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
-    if data:
-        graph.parse(data=data, format="nt")
-    return graph
-
-
 class Writer:
     """Serializes writes to one store and runs each through validation.
 
@@ -232,43 +224,42 @@ class Writer:
     ) -> WriteOutcome | None:
         """Stage, validate and commit once; None when the store changed meanwhile."""
         version = self.store.version()
-        if True:  # keeps the staging steps below at their indentation
-            if callable(change):
-                change = change()
-            if not allow_protected:
-                for graph in change.graphs():
-                    if is_protected_graph(graph):
-                        raise ForbiddenOperation(
-                            f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
-                            hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
-                        )
-            change = self._normalized(change)
-            report, context = self._validate(change)
-            if not report.conforms:
-                raise ValidationFailed(report)
-            inferred_remove, inferred_add = self._inferred_change(change, context)
-            removed, added = change.counts()
-            outcome = WriteOutcome(report, removed, added, len(inferred_remove), len(inferred_add))
-            if dry_run:
-                return outcome
-            remove = {g: t for g, t in change.remove.items() if t}
-            add = {g: t for g, t in change.add.items() if t}
-            if inferred_remove:
-                remove[str(INFERRED_GRAPH)] = inferred_remove
-            if inferred_add:
-                add[str(INFERRED_GRAPH)] = inferred_add
-            if callable(records):
-                records = records()
-            if records is not None:
-                for graph, triples in records.remove.items():
-                    remove.setdefault(graph, set()).update(triples)
-                for graph, triples in records.add.items():
-                    add.setdefault(graph, set()).update(triples)
-            if not self.store.apply(remove, add, expect_version=version, new_version=uuid.uuid4().hex):
-                return None
-            outcome.committed = True
-            self.on_commit()
+        if callable(change):
+            change = change()
+        if not allow_protected:
+            for graph in change.graphs():
+                if is_protected_graph(graph):
+                    raise ForbiddenOperation(
+                        f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
+                        hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
+                    )
+        change = self._normalized(change)
+        report, context = self._validate(change)
+        if not report.conforms:
+            raise ValidationFailed(report)
+        inferred_remove, inferred_add = self._inferred_change(change, context)
+        removed, added = change.counts()
+        outcome = WriteOutcome(report, removed, added, len(inferred_remove), len(inferred_add))
+        if dry_run:
             return outcome
+        remove = {g: t for g, t in change.remove.items() if t}
+        add = {g: t for g, t in change.add.items() if t}
+        if inferred_remove:
+            remove[str(INFERRED_GRAPH)] = inferred_remove
+        if inferred_add:
+            add[str(INFERRED_GRAPH)] = inferred_add
+        if callable(records):
+            records = records()
+        if records is not None:
+            for graph, triples in records.remove.items():
+                remove.setdefault(graph, set()).update(triples)
+            for graph, triples in records.add.items():
+                add.setdefault(graph, set()).update(triples)
+        if not self.store.apply(remove, add, expect_version=version, new_version=uuid.uuid4().hex):
+            return None
+        outcome.committed = True
+        self.on_commit()
+        return outcome
 
     # -- staging -------------------------------------------------------------------
 
@@ -305,7 +296,7 @@ class Writer:
         neighbours = _iri_nodes(focus_data, objects=True) - focus
         neighbour_quads = self.store.quads_with_subjects(neighbours)
         context = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in neighbour_quads if not _is_inferred(q)}, subjects=neighbours)]
-        report = validate(_to_rdflib(focus_data), context=_to_rdflib(context))
+        report = validate(focus_data, context=context)
         return report, [*focus_quads, *neighbour_quads, *incoming]
 
     # -- reasoning -----------------------------------------------------------------

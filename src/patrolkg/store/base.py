@@ -114,6 +114,9 @@ class Store(Protocol):
         version becomes ``new_version``, only if the version is still ``expect_version``
         (None: no write yet). Without it the change is made whatever the version is,
         and the version changes all the same. Returns whether the change was made.
+        Hold :meth:`write_lease` around reading the version and applying: an engine
+        that runs updates side by side on snapshots (Oxigraph's server does) may
+        otherwise make two racing conditional changes that expected the same version.
 
         Triples to remove must not contain blank nodes (SPARQL cannot name them);
         patrolkg skolemizes user data so that stored data graphs have none.

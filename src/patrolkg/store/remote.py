@@ -160,7 +160,8 @@ class RemoteStore:
 
         def parts() -> Iterator[str]:
             for name in names.values():
-                yield f"DROP SILENT GRAPH {name} ;\n"
+                # DELETE WHERE rather than DROP: every engine has it (QLever lacks DROP).
+                yield f"DELETE WHERE {{ GRAPH {name} {{ ?s ?p ?o }} }} ;\n"
             for name, triples in graphs.items():
                 yield f"INSERT DATA {{ GRAPH {names[name]} {{\n"
                 yield from (_line(t) for t in triples)
@@ -289,7 +290,9 @@ class RemoteStore:
         exists = " FILTER EXISTS { GRAPH ?g { ?s ?p ?o } }" if non_empty else ""
         try:
             rows = self._client.query(f"SELECT ?g WHERE {{ GRAPH ?g {{ }}{exists} }}")
-        except InputError:  # an engine that cannot list graphs with an empty pattern
+        except StoreUnavailable:
+            raise
+        except (InputError, StoreError):  # an engine that cannot list graphs with an empty pattern
             rows = self._client.query("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
         return [row["g"].value for row in rows if isinstance(row["g"], ox.NamedNode)]  # type: ignore[union-attr,index]
 

@@ -244,7 +244,7 @@ class SparqlClient:
             is lost (then the update may or may not have been applied).
         :raises StoreError: when the engine refuses it.
         """
-        body = (part.encode() for part in parts)
+        body = _chunked(parts)
         request = self._http.build_request(
             "POST",
             self.endpoints.update,
@@ -310,6 +310,26 @@ class SparqlClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _chunked(parts: Iterable[str], size: int = 256 * 1024) -> Iterator[bytes]:
+    """Small text parts gathered into chunks of about ``size`` bytes: one line per
+    chunk would cost one write to the socket each.
+
+    >>> [len(c) for c in _chunked(["ab"] * 5, size=4)]
+    [4, 4, 2]
+    """
+    pending: list[bytes] = []
+    length = 0
+    for part in parts:
+        data = part.encode()
+        pending.append(data)
+        length += len(data)
+        if length >= size:
+            yield b"".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def _timeout(seconds: float) -> QueryTimeout:

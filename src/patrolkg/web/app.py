@@ -13,7 +13,8 @@ from .. import __version__
 from ..execution import Limits, ThreadExecutor
 from ..loading import load_bundle
 from ..settings import Settings
-from ..store import OxigraphStore, Store, default_store_path, open_store
+from ..errors import StoreUnavailable
+from ..store import OxigraphStore, RemoteStore, Store, open_configured_store, store_limitations
 from ..submissions import Submissions
 from ..workers import ProcessExecutor
 from ..writes import Writer
@@ -27,29 +28,49 @@ log = logging.getLogger("patrolkg.web")
 
 
 def _executor_for(store: Store, settings: Settings) -> Executor:
-    """Worker processes for a store on disk (hard timeouts), threads for one in memory."""
+    """Worker processes for a store on disk (hard timeouts), threads for one in memory
+    and for a remote store (whose queries wait on the engine, stopped by the client's
+    timeout, and which has no snapshots to hand to worker processes)."""
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.max_rows, service_allowlist=settings.service_allowlist)
     if isinstance(store, OxigraphStore) and store.path is not None:
         return ProcessExecutor(store, limits, workers=settings.query_workers)
     return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
 
 
+def _prepare(store: Store, *, seed: bool) -> None:
+    """Say what a remote store does differently, check it, and seed an empty store.
+
+    An engine that does not answer yet does not stop the server from starting: every
+    request is answered 503 until it does (and /health tells the load balancer).
+
+    :raises patrolkg.errors.ConfigError: for a remote store configured wrongly.
+    """
+    for note in store_limitations(store):
+        log.warning("remote store: %s", note)
+    try:
+        if isinstance(store, RemoteStore):
+            store.check()
+        if seed and not store.graph_names():
+            log.info("the store is empty: loading the bundled data")
+            load_bundle(store)
+    except StoreUnavailable as error:
+        log.error("%s; answering 503 until it does (if the store is empty, run `patrolkg load --store-url ...` then)", error)
+
+
 def create_app(settings: Settings, *, store: Store | None = None, seed: bool = True) -> FastAPI:
     """Build the patrolkg web application.
 
     :param settings: every limit and switch (see :mod:`patrolkg.settings`).
-    :param store: an open store to serve; by default the store at ``settings.store``
-        is opened when the app starts and closed when it stops.
+    :param store: an open store to serve; by default the store the settings name
+        (``store_url``, else ``store``) is opened when the app starts and closed when it stops.
     :param seed: load the bundled data at start-up if the store is empty.
     """
     owns_store = store is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = store if store is not None else open_store(settings.store or default_store_path())
-        if seed and not opened.graph_names():
-            log.info("the store is empty: loading the bundled data")
-            load_bundle(opened)
+        opened = store if store is not None else open_configured_store(settings)
+        _prepare(opened, seed=seed)
         executor = _executor_for(opened, settings)
         writer = Writer(opened, on_commit=executor.notify_write)
         app.state.services = Services(

@@ -27,11 +27,13 @@ from ..errors import (
     PatrolkgError,
     QueryTimeout,
     StoreError,
+    StoreUnavailable,
     UnsupportedFormat,
     ValidationFailed,
+    WriteConflict,
 )
 
-__all__ = ["HttpError", "error_response", "status_for", "install_error_handlers"]
+__all__ = ["HttpError", "RETRY_AFTER_SECONDS", "error_response", "status_for", "install_error_handlers"]
 
 log = logging.getLogger("patrolkg.web")
 
@@ -64,9 +66,15 @@ def status_for(error: PatrolkgError) -> int:
         return 400
     if isinstance(error, (InputError, LimitExceeded)):
         return 400
+    if isinstance(error, (StoreUnavailable, WriteConflict)):
+        return 503  # the engine is down, or other servers kept writing: retry later
     if isinstance(error, StoreError):
         return 503
     return 500
+
+
+#: Seconds a client should wait before retrying after a 503 from the store.
+RETRY_AFTER_SECONDS = 5
 
 
 def error_response(status: int, code: str, message: str, *, hint: str | None = None, headers: dict[str, str] | None = None, **details: object) -> JSONResponse:
@@ -84,6 +92,8 @@ def _from_library(error: PatrolkgError) -> JSONResponse:
     if isinstance(error, ValidationFailed):
         details["report"] = error.report.as_dict()
     headers = getattr(error, "headers", None)
+    if isinstance(error, (StoreUnavailable, WriteConflict)):
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
     return error_response(status, error.code, error.message, hint=error.hint, headers=headers, **details)
 
 

@@ -11,7 +11,7 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pyoxigraph as ox
 
@@ -215,6 +215,33 @@ def _statement(summary: StatementSummary, description: Description, names: Names
     return '<li class="statement">' + "".join(parts) + "</li>"
 
 
+def _site_name(href: str) -> str:
+    host = urlsplit(href).hostname or href
+    return "Wikidata" if host == "www.wikidata.org" else host
+
+
+def _elsewhere(description: Description, title: str, names: Names, site: Site) -> str:
+    """The entity's links to other datasets (owl:sameAs, with the graph that holds
+    each) and a "see also" to each linked item's own page (and to rdfs:seeAlso pages)."""
+    links = sorted(
+        (f for f in description.outgoing if f.predicate.value == OWL + "sameAs" and isinstance(f.object, ox.NamedNode)),
+        key=lambda f: f.object.value,
+    )
+    see_also = [t.value for t in description.values(RDFS + "seeAlso") if isinstance(t, ox.NamedNode)]
+    if not links and not see_also:
+        return ""
+    items = "".join(f"<li>{_term(f.object, names, site)} <code>{esc(f.object.value)}</code> {_sources(f)}</li>" for f in links)
+    external = [site.href(f.object.value) for f in links] + [site.href(iri) for iri in see_also]
+    pages = [href for href in dict.fromkeys(external) if href and href.startswith(("http://", "https://"))]
+    also = " · ".join(f'<a class="see-also external" rel="external" href="{esc(href)}">{esc(title)} on {esc(_site_name(href))}</a>' for href in pages)
+    return (
+        '<section id="elsewhere"><h2>Elsewhere</h2>'
+        + (f'<p>The same {esc(title)} in other datasets (<code>owl:sameAs</code>):</p><ul class="links">{items}</ul>' if links else "")
+        + (f'<p class="see-also">See also: {also}</p>' if also else "")
+        + "</section>"
+    )
+
+
 def render_entity(description: Description, site: Site) -> str:
     """The page of one entity: names, types, links elsewhere, statements and facts."""
     names: Names = description.label
@@ -233,10 +260,7 @@ def render_entity(description: Description, site: Site) -> str:
     for prop in (str(PK.summary), SKOS + "definition"):
         body.extend(f'<p class="summary">{esc(t.value)}</p>' for t in description.values(prop) if isinstance(t, ox.Literal))
 
-    same_as = [t for t in description.values(OWL + "sameAs") if isinstance(t, ox.NamedNode)]
-    if same_as:
-        items = "".join(f"<li>{_term(t, names, site)}</li>" for t in same_as)
-        body.append(f'<section id="elsewhere"><h2>Elsewhere</h2><ul class="links">{items}</ul></section>')
+    body.append(_elsewhere(description, title, names, site))
 
     quotes = [t.value for t in description.values(str(PK.quote))]
     if quotes:

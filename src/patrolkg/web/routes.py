@@ -9,7 +9,7 @@ from fastapi import FastAPI
 __all__ = ["include_all"]
 
 # Modules that define ``router`` (an APIRouter); each is owned by one feature.
-_ROUTERS = ("health", "sparql", "linked_data", "ui", "submissions", "update", "graph_store")
+_ROUTERS = ("health", "sparql", "linked_data", "ui", "submissions", "update", "graph_store", "reconcile")
 
 
 def include_all(app: FastAPI) -> None:

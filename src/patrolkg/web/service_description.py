@@ -3,7 +3,8 @@
 What a client can learn before its first query: the endpoint, the language, every
 result format (by its W3C formats IRI), the features (the default graph is the union
 of the named graphs; federation only when SERVICE endpoints are allow-listed) and the
-dataset with the size of each graph.
+dataset with the size of each graph. On a remote store, each thing it does differently
+from the embedded one is an ``rdfs:comment`` of the service.
 
 >>> from patrolkg.store import open_store
 >>> triples = describe(open_store(None), "http://localhost:8000/sparql", service_allowlist=())
@@ -20,7 +21,7 @@ import pyoxigraph as ox
 from ..execution import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES
 from ..namespaces import PREFIXES
 from ..rdfio import RDF_FORMATS
-from ..store import Store
+from ..store import Store, store_limitations
 
 __all__ = ["SD", "FORMAT_IRIS", "describe", "serialize_description"]
 
@@ -50,6 +51,7 @@ class SD:
 _FORMATS = "http://www.w3.org/ns/formats/"
 _VOID_TRIPLES = ox.NamedNode("http://rdfs.org/ns/void#triples")
 _RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+_RDFS_COMMENT = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#comment")
 
 #: The W3C formats IRI (https://www.w3.org/ns/formats/) of every media type the endpoint writes.
 FORMAT_IRIS: dict[str, str] = {
@@ -96,6 +98,8 @@ def describe(store: Store, endpoint: str, *, service_allowlist: Sequence[str]) -
     ]
     if service_allowlist:
         triples.append(ox.Triple(service, SD.feature, SD.BasicFederatedQuery))
+    for note in store_limitations(store):
+        triples.append(ox.Triple(service, _RDFS_COMMENT, ox.Literal(note, language="en")))
     for media_type in (*RESULT_MEDIA_TYPES, *GRAPH_MEDIA_TYPES):
         triples.append(ox.Triple(service, SD.resultFormat, ox.NamedNode(FORMAT_IRIS[media_type])))
 

@@ -219,12 +219,13 @@ def _home(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     return _page(request, "Home", main, current="/", description="A knowledge graph of the Russia–China joint bomber patrols.")
 
 
-_CQ_NUMBER = re.compile(r"^cq0*(\d+)")
+# cqNN: a competency question (tag CQ1); exNN: an example of linking (tag EX1).
+_CQ_NUMBER = re.compile(r"^(cq|ex)0*(\d+)")
 
 
 def _example_button(query: NamedQuery) -> str:
     number = _CQ_NUMBER.match(query.id)
-    tag = f"CQ{number.group(1)}" if number else query.id
+    tag = f"{number.group(1).upper()}{number.group(2)}" if number else query.id
     tip = f' title="{escape(query.description)}"' if query.description else ""
     return (
         f'<li><button type="button" class="example" data-example="{escape(query.id)}" aria-pressed="false"{tip}>'

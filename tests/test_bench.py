@@ -1,0 +1,159 @@
+"""The benchmark (bench/): its generator makes data that conforms, and the whole harness
+runs at a tiny scale, so it never rots. No test here asserts a timing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import rdflib
+from rdflib.compare import isomorphic
+
+from patrolkg.validation import validate
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+import generate  # noqa: E402
+import report  # noqa: E402
+from queries import query_mix  # noqa: E402
+from servers import tool  # noqa: E402
+
+ID = "https://w3id.org/patrolkg/id/"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("gen") / "data.nt"
+    generate.write(path, 5000, seed=3)
+    return path, json.loads(Path(str(path) + ".manifest.json").read_text())
+
+
+def test_generated_data_conforms_to_the_shapes(small: tuple[Path, dict]) -> None:
+    path, manifest = small
+    report_ = validate(rdflib.Graph().parse(str(path), format="nt"))
+    assert report_.conforms, report_.text[:2000]
+    counts = manifest["counts"]
+    assert counts["statements"] > 100 and counts["persons"] > 5 and counts["patrols"] > 0 and counts["summits"] > 0
+
+
+def test_generated_iris_are_patrolkg_ids_that_cannot_collide_with_the_bundle(small: tuple[Path, dict]) -> None:
+    path, _ = small
+    subjects = {str(s) for s in rdflib.Graph().parse(str(path), format="nt").subjects()}
+    assert subjects and all(s.startswith(ID) and "/bench-" in s for s in subjects)
+
+
+def test_generation_is_deterministic_and_sized(tmp_path: Path) -> None:
+    first, second, other = tmp_path / "a.nt", tmp_path / "b.nt", tmp_path / "c.nt"
+    world = generate.write(first, 3000, seed=11)
+    generate.write(second, 3000, seed=11)
+    generate.write(other, 3000, seed=12)
+    assert first.read_bytes() == second.read_bytes() != other.read_bytes()
+    lines = first.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == world.triples >= 3000
+
+
+def test_turtle_output_holds_the_same_graph(tmp_path: Path) -> None:
+    generate.write(tmp_path / "a.nt", 2000, seed=5)
+    generate.write(tmp_path / "a.ttl", 2000, seed=5, fmt="turtle")
+    nt = rdflib.Graph().parse(str(tmp_path / "a.nt"), format="nt")
+    ttl = rdflib.Graph().parse(str(tmp_path / "a.ttl"), format="turtle")
+    assert isomorphic(nt, ttl)
+
+
+def test_a_submission_has_exactly_its_size_and_conforms_with_the_data(small: tuple[Path, dict]) -> None:
+    path, manifest = small
+    data = rdflib.Graph().parse(str(path), format="nt")
+    for index, size in ((0, 100), (1, 100), (2, 37)):
+        text = generate.submission(manifest, index, size=size)
+        submitted = rdflib.Graph().parse(data=text, format="nt")
+        assert len(submitted) == size
+        report_ = validate(submitted, context=data)
+        assert report_.conforms, report_.text[:2000]
+    assert generate.submission(manifest, 0) == generate.submission(manifest, 0) != generate.submission(manifest, 1)
+
+
+def test_every_query_of_the_mix_is_named_once_and_fills_its_parameters(small: tuple[Path, dict]) -> None:
+    _, manifest = small
+    mix = query_mix(ROOT / "queries")
+    assert len({q.name for q in mix}) == len(mix)
+    assert {q.kind for q in mix} == {"point", "engine"}
+    for query in mix:
+        text = query.texts(manifest, "x")(0)
+        assert not re.search(r"\{(person|event|statement|state|patrol|word)\}", text), query.name
+        assert "<urn:none>" not in text
+        assert query.texts(manifest, "x")(3) == query.texts(manifest, "x")(3)
+
+
+def test_the_report_lands_between_its_markers_and_keeps_the_rest(tmp_path: Path) -> None:
+    target = tmp_path / "benchmarks.md"
+    target.write_text(f"# Benchmarks\n\nanalysis before\n\n{report.BEGIN}\nold\n{report.END}\n\nanalysis after\n")
+    report.write(target, {"queries": []})
+    text = target.read_text()
+    assert "analysis before" in text and "analysis after" in text and "\nold\n" not in text
+    assert text.count(report.BEGIN) == text.count(report.END) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    work = tmp_path_factory.mktemp("bench")
+    output = work / "benchmarks.md"
+    command = [
+        sys.executable, str(BENCH / "run.py"), "--triples", "3000", "--load-sizes", "3000", "--owlrl-sizes", "3000",
+        "--phase-seconds", "0.3", "--concurrency", "2", "--submissions", "3", "--query-timeout", "60",
+        "--step-cap", "300", "--rdflib-load-cap", "120", "--workdir", str(work), "--output", str(output),
+    ]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    yield output.read_text(encoding="utf-8"), json.loads((work / "results.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_tiny_run_reports_every_row(tiny_run: tuple[str, dict]) -> None:
+    text, results = tiny_run
+    assert report.BEGIN in text and report.END in text
+    for query in query_mix(ROOT / "queries"):
+        assert f"| {query.name} | {query.kind} |" in text, query.name
+    for row in ("load of 3k triples", "a 100-triple submission", "OWL RL materialization of 3k", "patrolkg serve on 3k",
+                "engine-bound queries", "point lookups", "every query ≥ 10× faster than rdflib-endpoint"):
+        assert row in text, row
+    assert text.count("| **met** |") + text.count("| **missed** |") + text.count("| **not measured** |") == 7
+    for section in ("### Bulk load", "### OWL RL materialization", "### A 100-triple submission", "### Servers: startup and memory", "### HTTP queries in detail"):
+        assert section in text, section
+    assert "Python" in text and "pyoxigraph" in text and "python bench/run.py" in text
+
+
+@pytest.mark.slow
+def test_the_tiny_run_measured_patrolkg_fully(tiny_run: tuple[str, dict]) -> None:
+    _, results = tiny_run
+    patrolkg = results["servers"]["patrolkg"]
+    assert patrolkg["status"] == "ok"
+    assert all(q["status"] == "ok" and q["sequential"]["count"] >= 1 for q in patrolkg["queries"].values())
+    assert results["loads"][-1]["status"] == "ok"
+    assert results["submissions"]["count"] == 3 and not results["submissions"]["errors"]
+    assert results["materialization"][0]["compare"]["equal"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server,package", [("oxigraph", "oxigraph"), ("rdflib-endpoint", "rdflib-endpoint")])
+def test_the_peers_ran_or_say_why_not(tiny_run: tuple[str, dict], server: str, package: str) -> None:
+    text, results = tiny_run
+    entry = results["servers"][server]
+    if tool(package) is None:
+        assert entry["status"] == "skipped" and "not installed" in entry["reason"]
+        assert "not installed" in text
+        return
+    assert entry["status"] == "ok", entry.get("reason")
+    assert all(q["status"] == "ok" for q in entry["queries"].values())
+    ours = results["servers"]["patrolkg"]["queries"]
+    # Same data, same queries: the engines agree on the size of every answer, except
+    # where their semantics differ (rdflib keeps duplicates of `|` paths and describes
+    # more in DESCRIBE).
+    differing = {name for name, q in entry["queries"].items() if q["rows"] != ours[name]["rows"]}
+    assert differing <= ({"describe", "event-reactions", "protests-of-approached", "cq06-fourth-patrol-officials", "cq07-protest-and-justification"} if server == "rdflib-endpoint" else set())
