@@ -11,12 +11,13 @@ PYTEST_ARGS ?=
 
 SOURCES := pyproject.toml $(shell find src ontology shapes data queries -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: install serve query load test bench docs clean help
+.PHONY: install serve query load test soak bench docs clean help
 
 help:
 	@echo "make serve   install, load the bundled data if the store is empty, serve on http://$(HOST):$(PORT)"
 	@echo "make query   install, load if needed, and answer the first competency question"
 	@echo "make test    install and run the test suite"
+	@echo "make soak    load, soak and kill -9 rounds against a real server (minutes)"
 	@echo "make bench   run the benchmark (writes docs/benchmarks.md)"
 
 $(BIN)/python:
@@ -41,7 +42,12 @@ query: install
 	$(BIN)/patrolkg query --store $(STORE) --format table cq01-patrols
 
 test: install
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not soak" $(PYTEST_ARGS)
+
+# About 5 minutes: 50 clients for 60 s, then 20 rounds of kill -9 (tests/test_soak.py);
+# the numbers go to var/soak-report.json (docs/reliability.md is written from them).
+soak: install
+	SOAK_REPORT=var/soak-report.json $(BIN)/python -m pytest -p no:cacheprovider -m soak tests/test_soak.py $(PYTEST_ARGS)
 
 # The full run takes about an hour; BENCH_ARGS passes options (python bench/run.py --help).
 bench: install

@@ -113,12 +113,12 @@ def test_no_generated_request_is_answered_5xx(exploration: Exploration) -> None:
     assert exploration.failed("not_a_server_error") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="the OpenAPI description documents only the success status (and FastAPI's default 422) of each route, not the 400, 401, 403, 404, 405, 406, 409, 413, 415 and 503 every route really answers in the one error shape: declare them (responses= on each route, with an ErrorDocument model for {'error': {...}})")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the OpenAPI description documents only the success status (and FastAPI's default 422) of each route, not the 400, 401, 403, 404, 405, 406, 409, 413, 415 and 503 every route really answers in the one error shape: declare them (responses= on each route, with an ErrorDocument model for {'error': {...}})")
 def test_every_status_answered_is_documented(exploration: Exploration) -> None:
     assert exploration.failed("status_code_conformance") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="the OpenAPI description says application/json for /sparql, /store, /ontology, /.well-known/void and /id/{path}, which answer SPARQL results (JSON, XML, CSV, TSV) and RDF (Turtle, N-Triples, JSON-LD, RDF/XML) by negotiation: list the real media types per route (responses={200: {'content': {...}}})")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the OpenAPI description says application/json for /sparql, /store, /ontology, /.well-known/void and /id/{path}, which answer SPARQL results (JSON, XML, CSV, TSV) and RDF (Turtle, N-Triples, JSON-LD, RDF/XML) by negotiation: list the real media types per route (responses={200: {'content': {...}}})")
 def test_every_media_type_answered_is_documented(exploration: Exploration) -> None:
     assert exploration.failed("content_type_conformance") == {}
 
@@ -127,13 +127,13 @@ def test_every_documented_body_matches_its_schema(exploration: Exploration) -> N
     assert exploration.failed("response_schema_conformance") == {}
 
 
-@pytest.mark.xfail(strict=True, reason="POST /submissions and POST /validate read the RDF body with request.body() and declare no requestBody (POST /reconcile neither, for its form), so clients and schemathesis cannot know they take text/turtle, application/n-triples, application/ld+json or application/rdf+xml: add openapi_extra={'requestBody': ...} as /update and /store do")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="POST /submissions and POST /validate read the RDF body with request.body() and declare no requestBody (POST /reconcile neither, for its form), so clients and schemathesis cannot know they take text/turtle, application/n-triples, application/ld+json or application/rdf+xml: add openapi_extra={'requestBody': ...} as /update and /store do")
 def test_every_route_that_reads_a_body_documents_it(description: dict[str, object]) -> None:
     missing = [f"POST {path}" for path in ("/submissions", "/validate", "/reconcile") if "requestBody" not in description["paths"][path]["post"]]  # type: ignore[index]
     assert missing == []
 
 
-@pytest.mark.xfail(strict=True, reason="the OpenAPI description declares no securitySchemes, and no write operation says it needs a bearer token or that it answers 401/403: add components.securitySchemes.bearer (type http, scheme bearer) and security on the write routes (e.g. with fastapi.security.HTTPBearer(auto_error=False) in web/auth.writer_name)")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the OpenAPI description declares no securitySchemes, and no write operation says it needs a bearer token or that it answers 401/403: add components.securitySchemes.bearer (type http, scheme bearer) and security on the write routes (e.g. with fastapi.security.HTTPBearer(auto_error=False) in web/auth.writer_name)")
 def test_the_write_operations_declare_bearer_authentication(description: dict[str, object]) -> None:
     schemes = description.get("components", {}).get("securitySchemes", {})  # type: ignore[attr-defined]
     assert any(scheme.get("scheme") == "bearer" for scheme in schemes.values())
@@ -141,13 +141,13 @@ def test_the_write_operations_declare_bearer_authentication(description: dict[st
         assert description["paths"][path][method.lower()].get("security"), f"{method} {path}"  # type: ignore[index]
 
 
-@pytest.mark.xfail(strict=True, reason="GET and HEAD of /id/{path}, /ontology and /.well-known/void are one api_route each, so both operations get the same operationId (FastAPI warns 'Duplicate Operation ID'); OpenAPI requires unique ids: give HEAD its own route (include_in_schema=False, as /sparql does) or an explicit operation_id")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="GET and HEAD of /id/{path}, /ontology and /.well-known/void are one api_route each, so both operations get the same operationId (FastAPI warns 'Duplicate Operation ID'); OpenAPI requires unique ids: give HEAD its own route (include_in_schema=False, as /sparql does) or an explicit operation_id")
 def test_operation_ids_are_unique(description: dict[str, object]) -> None:
     ids = [operation.get("operationId") for item in description["paths"].values() for operation in item.values()]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
 
 
-@pytest.mark.xfail(strict=True, reason="the description's 422 responses use FastAPI's HTTPValidationError ({'detail': [...]}), but the app answers parameter errors with 400 in its own shape ({'error': {...}}) and uses 422 only for the SHACL report: replace the default 422 (responses={422: ...}, or an app-wide openapi override)")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the description's 422 responses use FastAPI's HTTPValidationError ({'detail': [...]}), but the app answers parameter errors with 400 in its own shape ({'error': {...}}) and uses 422 only for the SHACL report: replace the default 422 (responses={422: ...}, or an app-wide openapi override)")
 def test_the_documented_422_is_the_validation_report(description: dict[str, object]) -> None:
     refs = {
         str(response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", ""))
