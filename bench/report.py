@@ -201,7 +201,7 @@ def render(results: dict) -> str:
     else:
         out.append(f"Not measured: {'; '.join(sub.get('errors', [])) or 'no submission ran'}")
     if sub.get("profile"):
-        out += ["", f"Profile of {sub['profile']['submissions']} submissions through the library (pyinstrument, {sub['profile']['total']:.1f} s):", "", "| share | seconds | function |", "| --- | --- | --- |"]
+        out += ["", f"Profile of {sub['profile']['submissions']} submissions through the library, after a warm-up one (pyinstrument, {sub['profile']['total']:.2f} s):", "", "| share | seconds | function |", "| --- | --- | --- |"]
         out += [f"| {h['share']:.0%} | {h['seconds']:.2f} | `{h['function']}` |" for h in sub["profile"]["hotspots"]]
 
     out += ["", "### Bulk load: `patrolkg load --store DIR FILE`", "", "| size | triples | time | triples/s | peak RSS | status |", "| --- | --- | --- | --- | --- | --- |"]

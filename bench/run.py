@@ -300,13 +300,15 @@ def measure_submissions(server: Server, token: str, manifest: dict, count: int, 
             "latencies_ms": [x * 1000 for x in latencies], "errors": errors[:3], "error_count": len(errors), "inferred_added": added[:5]}
 
 
-def profile_submissions(work: Path, store: Path, manifest_file: Path, cap: float) -> dict | None:
+def profile_submissions(work: Path, store: Path, manifest_file: Path, cap: float, count: int = 5) -> dict | None:
+    """pyinstrument on ``count`` submissions through the library, after a warm-up one."""
     output = work / "profile-submission.json"
-    command = [str(HERE / "workloads.py"), "submit", "--store", str(store), "--manifest", str(manifest_file), "--count", "3"]
-    if not profiling.profile_command(command, output, timeout=cap, cwd=ROOT):
+    command = [PYTHON, str(HERE / "workloads.py"), "submit", "--store", str(store), "--manifest", str(manifest_file), "--count", str(count), "--profile", str(output)]
+    _, code, _, out = run_bounded(command, cap)
+    if code != 0 or not output.exists():
         return None
-    total, spots = profiling.hotspots(output, include=("pyshacl/entrypoints.py:validate", "rdflib/graph.py:parse"), limit=16)
-    return {"total": total, "submissions": 3, "hotspots": [asdict(h) for h in spots], "file": str(output)}
+    total, spots = profiling.hotspots(output, include=("pyshacl/entrypoints.py:validate", "rdflib/graph.py:parse", "<built-in>:Store."), limit=16)
+    return {"total": total, "submissions": count, "hotspots": [asdict(h) for h in spots], "file": str(output), "seconds": last_json(out).get("seconds")}
 
 
 def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: dict, manifest_file: Path, loads: list[dict], data: dict[int, dict], args: argparse.Namespace) -> tuple[dict, dict]:

@@ -18,8 +18,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -80,6 +81,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_until_ready(process: subprocess.Popen[bytes], log: Path, probe: Callable[[], bool], timeout: float, name: str) -> None:
+    """Poll ``probe`` until it answers True; fail with the process's log otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if probe():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    _stop(process)
+    raise RuntimeError(f"{name} did not start in {timeout}s:\n{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class SilentEndpoint:
+    """A loopback socket that accepts connections, counts them and never answers: an
+    endpoint nothing may reach (SSRF checks), or one that hangs (timeouts)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/sparql"
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
+
+
 class LiveServer:
     """A ``patrolkg serve`` subprocess; ``url`` is its base URL (no trailing slash)."""
 
@@ -95,27 +150,11 @@ class LiveServer:
     def start(self, timeout: float = 60.0) -> LiveServer:
         command = [sys.executable, "-m", "patrolkg", "serve", "--store", str(self.store_dir), "--port", str(self.port), "--log-level", "warning", *self.extra]
         self.process = subprocess.Popen(command, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log.read_text()}")
+        _wait_until_ready(self.process, self.log, lambda: httpx.get(self.url + "/health", timeout=1.0).status_code == 200, timeout, "server")
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process)
 
 
 @pytest.fixture(scope="session")
@@ -150,27 +189,12 @@ class OxigraphEngine:
     def start(self, timeout: float = 30.0) -> OxigraphEngine:
         command = [oxigraph_binary(), "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}", *self.extra]
         self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"oxigraph exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.query_url, params={"query": "ASK {}"}, timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"oxigraph did not start in {timeout}s:\n{self.log.read_text()}")
+        probe = lambda: httpx.get(self.query_url, params={"query": "ASK {}"}, timeout=1.0).status_code == 200  # noqa: E731
+        _wait_until_ready(self.process, self.log, probe, timeout, "oxigraph")
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process)
 
     def clear(self) -> None:
         """Remove every graph, patrolkg's bookkeeping included."""

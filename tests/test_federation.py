@@ -14,10 +14,8 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 import rdflib
+from conftest import LiveServer, OxigraphEngine, SilentEndpoint
 
-from conftest import LiveServer, OxigraphEngine
 from patrolkg.resources import QUERIES_PATH
 
 pytestmark = pytest.mark.slow
@@ -39,33 +37,6 @@ WIKIDATA_QS = "https://query.wikidata.org/sparql"
 DBPEDIA = "https://dbpedia.org/sparql"
 ID = "https://w3id.org/patrolkg/id/"
 TIMEOUT = 3.0
-
-
-class SilentEndpoint:
-    """A loopback socket that accepts connections, counts them and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/sparql"
-        self.accepted = 0
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._held.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self._held:
-            conn.close()
 
 
 def _engine(location: Path, fixture: Path) -> OxigraphEngine:

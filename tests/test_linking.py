@@ -4,22 +4,30 @@ accepted links going in through the validated write path."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 import rdflib
+from conftest import SilentEndpoint
 from rdflib.compare import isomorphic
 from rdflib.namespace import OWL
 
 from patrolkg.errors import ForbiddenOperation, ValidationFailed
 from patrolkg.execution import Limits
-from patrolkg.linking import KINDS, Proposal, fetch_source, link_set_turtle, local_records, proposals_json, propose_links, read_source_file
+from patrolkg.linking import (
+    KINDS,
+    Proposal,
+    fetch_source,
+    link_set_turtle,
+    local_records,
+    proposals_json,
+    propose_links,
+    read_source_file,
+)
 from patrolkg.loading import load_bundle
 from patrolkg.namespaces import LINKS_GRAPH, PKSH
 from patrolkg.reconcile import EntityIndex, Query, Record, normalize
@@ -219,41 +227,14 @@ def test_a_contradicting_property_prevents_a_match() -> None:
 # ---------------------------------------------------------------- sources and CLI
 
 
-class _Listener:
-    """A loopback socket that counts connections and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/sparql"
-        self.accepted = 0
-        self._open: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._open.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self._open:
-            conn.close()
-
-
 @pytest.fixture
-def listener() -> Iterator[_Listener]:
-    server = _Listener()
+def listener() -> Iterator[SilentEndpoint]:
+    server = SilentEndpoint()
     yield server
     server.close()
 
 
-def test_an_endpoint_off_the_allow_list_is_refused_without_a_connection(listener: _Listener) -> None:
+def test_an_endpoint_off_the_allow_list_is_refused_without_a_connection(listener: SilentEndpoint) -> None:
     with pytest.raises(ForbiddenOperation, match="no connection was made"):
         fetch_source(listener.url, [ox.Literal("Japan", language="en")], KINDS["state"], Limits())
     assert listener.accepted == 0
@@ -287,7 +268,7 @@ def test_cli_link_then_load_goes_through_validation(store_dir: Path, tmp_path: P
     assert loaded.returncode == 0, loaded.stderr
 
 
-def test_cli_link_refuses_an_endpoint_off_the_allow_list(store_dir: Path, listener: _Listener) -> None:
+def test_cli_link_refuses_an_endpoint_off_the_allow_list(store_dir: Path, listener: SilentEndpoint) -> None:
     result = patrolkg("link", "--store", str(store_dir), "--kind", "state", listener.url)
     assert result.returncode == 2
     assert "not an allowed endpoint; no connection was made" in result.stderr
