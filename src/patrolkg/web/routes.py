@@ -1,23 +1,17 @@
-"""Where each router is mounted: one line per feature."""
+"""Where each router is mounted: one module per feature, each defining ``router``."""
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
+
+from . import graph_store, health, linked_data, reconcile, sparql, submissions, ui, update
 
 __all__ = ["include_all"]
 
-# Modules that define ``router`` (an APIRouter); each is owned by one feature.
-_ROUTERS = ("health", "sparql", "linked_data", "ui", "submissions", "update", "graph_store", "reconcile")
+_FEATURES = (health, sparql, linked_data, ui, submissions, update, graph_store, reconcile)
 
 
 def include_all(app: FastAPI) -> None:
-    for name in _ROUTERS:
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.{name}":
-                continue  # feature not written yet
-            raise
-        app.include_router(module.router)
+    """Mount every feature's router on ``app``."""
+    for feature in _FEATURES:
+        app.include_router(feature.router)
