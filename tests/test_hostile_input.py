@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import pyoxigraph as ox
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from patrolkg.errors import ConfigError, InputError, NotAcceptable, PatrolkgError
@@ -251,7 +251,7 @@ def test_a_reconciliation_batch_parses_or_is_a_4xx(text: str) -> None:
 @pytest.mark.parametrize("limit", ["Infinity", "NaN", "1e999"])
 def test_a_non_finite_reconciliation_limit_is_a_400(limit: str) -> None:
     with pytest.raises(HttpError) as refused:
-        parse_batch('{"q0": {"query": "Japan", "limit": %s}}' % limit, id_space=ID_SPACE)
+        parse_batch(f'{{"q0": {{"query": "Japan", "limit": {limit}}}}}', id_space=ID_SPACE)
     assert refused.value.status == 400
 
 
