@@ -22,6 +22,8 @@ INVALID = sorted(EXAMPLES.glob("*-invalid-*.ttl"))
 SHAPES_NS = "https://w3id.org/patrolkg/shapes#"
 TOKEN = "alice:" + "a1" * 16
 AUTH = {"Authorization": "Bearer " + "a1" * 16}
+# One client with a generous timeout: a shared 2-core machine can be slow, not wrong.
+http = httpx.Client(timeout=60)
 TURTLE = {"Content-Type": "text/turtle", **AUTH}
 
 STATEMENT = """
@@ -45,14 +47,14 @@ def statement(n: int | str) -> bytes:
 
 def _state(url: str) -> tuple[int, list[str]]:
     """Quads in the store and its graph names, through SPARQL."""
-    count = httpx.get(url + "/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"}, headers={"Accept": "application/sparql-results+json"})
-    graphs = httpx.get(url + "/sparql", params={"query": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g"}, headers={"Accept": "application/sparql-results+json"})
+    count = http.get(url + "/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"}, headers={"Accept": "application/sparql-results+json"})
+    graphs = http.get(url + "/sparql", params={"query": "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } } ORDER BY ?g"}, headers={"Accept": "application/sparql-results+json"})
     n = int(count.json()["results"]["bindings"][0]["n"]["value"])
     return n, [b["g"]["value"] for b in graphs.json()["results"]["bindings"]]
 
 
 def _ask(url: str, query: str) -> bool:
-    response = httpx.get(url + "/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    response = http.get(url + "/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
     assert response.status_code == 200, response.text
     return response.json()["boolean"]
 
@@ -75,7 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.mark.parametrize("example", INVALID, ids=lambda p: p.stem)
 def test_every_invalid_example_is_rejected_with_its_shape_and_nothing_stored(empty_server: LiveServer, example: Path) -> None:
     before = _state(empty_server.url)
-    response = httpx.post(empty_server.url + "/submissions", content=example.read_bytes(), headers=TURTLE)
+    response = http.post(empty_server.url + "/submissions", content=example.read_bytes(), headers=TURTLE)
     assert response.status_code == 422, response.text
     shape = SHAPES_NS + example.name.split("-")[0]
     violations = response.json()["error"]["report"]["violations"]
@@ -86,13 +88,13 @@ def test_every_invalid_example_is_rejected_with_its_shape_and_nothing_stored(emp
 @pytest.mark.parametrize("example", VALID, ids=lambda p: p.stem)
 def test_every_valid_example_is_accepted_queryable_and_retractable(empty_server: LiveServer, example: Path) -> None:
     before = _state(empty_server.url)
-    response = httpx.post(empty_server.url + "/submissions", params={"source": "tests/shapes/" + example.name}, content=example.read_bytes(), headers=TURTLE)
+    response = http.post(empty_server.url + "/submissions", params={"source": "tests/shapes/" + example.name}, content=example.read_bytes(), headers=TURTLE)
     assert response.status_code == 201, response.text
     location = response.headers["Location"]
     assert re.fullmatch(r"/submissions/[0-9T]+-[0-9a-f]{8}", location)
     subject = next(iter(rdflib.Graph().parse(example).subjects()))
     assert _ask(empty_server.url, f"ASK {{ <{subject}> ?p ?o }}")
-    retracted = httpx.delete(empty_server.url + location, headers=AUTH)
+    retracted = http.delete(empty_server.url + location, headers=AUTH)
     assert retracted.status_code == 200, retracted.text
     assert retracted.json()["status"] == "retracted"
     after_count, after_graphs = _state(empty_server.url)
@@ -102,7 +104,7 @@ def test_every_valid_example_is_accepted_queryable_and_retractable(empty_server:
 
 
 def test_a_submission_is_recorded_with_provenance_in_sparql(server: LiveServer) -> None:
-    response = httpx.post(server.url + "/submissions", params={"source": "https://example.org/article", "comment": "from a test"}, content=statement("prov"), headers=TURTLE)
+    response = http.post(server.url + "/submissions", params={"source": "https://example.org/article", "comment": "from a test"}, content=statement("prov"), headers=TURTLE)
     assert response.status_code == 201, response.text
     record = response.json()
     assert record["submitter"] == "alice"
@@ -119,7 +121,7 @@ def test_a_submission_is_recorded_with_provenance_in_sparql(server: LiveServer) 
 
 def test_the_submitter_comes_from_the_token_not_the_body(server: LiveServer) -> None:
     body = statement("who") + b'\n<https://w3id.org/patrolkg/id/statement/submitted-who> <https://w3id.org/patrolkg/ontology#submitter> "mallory" .\n'
-    response = httpx.post(server.url + "/submissions", content=body, headers=TURTLE)
+    response = http.post(server.url + "/submissions", content=body, headers=TURTLE)
     assert response.status_code in (201, 422)
     if response.status_code == 201:
         assert response.json()["submitter"] == "alice"
@@ -127,13 +129,13 @@ def test_the_submitter_comes_from_the_token_not_the_body(server: LiveServer) -> 
 
 def test_a_statement_may_refer_to_facts_already_in_the_graph(server: LiveServer) -> None:
     # The speaker, state and patrol are only in the bundled data, not in the submission.
-    response = httpx.post(server.url + "/submissions", content=statement("context"), headers=TURTLE)
+    response = http.post(server.url + "/submissions", content=statement("context"), headers=TURTLE)
     assert response.status_code == 201, response.text
 
 
 def test_dry_run_reports_and_stores_nothing(server: LiveServer) -> None:
     before = _state(server.url)
-    response = httpx.post(server.url + "/submissions", params={"dry_run": "true"}, content=statement("dry"), headers=TURTLE)
+    response = http.post(server.url + "/submissions", params={"dry_run": "true"}, content=statement("dry"), headers=TURTLE)
     assert response.status_code == 200
     assert response.json()["conforms"] is True
     assert _state(server.url) == before
@@ -142,12 +144,12 @@ def test_dry_run_reports_and_stores_nothing(server: LiveServer) -> None:
 def test_validate_returns_the_report_without_writing(server: LiveServer) -> None:
     before = _state(server.url)
     bad = statement("invalid").replace(b"pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;", b"")
-    response = httpx.post(server.url + "/validate", content=bad, headers={"Content-Type": "text/turtle"})
+    response = http.post(server.url + "/validate", content=bad, headers={"Content-Type": "text/turtle"})
     assert response.status_code == 200
     report = response.json()
     assert report["conforms"] is False
     assert report["violations"][0]["node_shape"] == SHAPES_NS + "StatementShape"
-    turtle = httpx.post(server.url + "/validate", content=bad, headers={"Content-Type": "text/turtle", "Accept": "text/turtle"})
+    turtle = http.post(server.url + "/validate", content=bad, headers={"Content-Type": "text/turtle", "Accept": "text/turtle"})
     graph = rdflib.Graph().parse(data=turtle.text, format="turtle")
     assert (None, rdflib.URIRef("http://www.w3.org/ns/shacl#conforms"), rdflib.Literal(False)) in graph
     assert _state(server.url) == before
@@ -159,7 +161,7 @@ def test_validate_returns_the_report_without_writing(server: LiveServer) -> None
 )
 def test_writes_need_the_right_token(server: LiveServer, headers: dict[str, str], status: int) -> None:
     before = _state(server.url)
-    response = httpx.post(server.url + "/submissions", content=statement("auth"), headers={"Content-Type": "text/turtle", **headers})
+    response = http.post(server.url + "/submissions", content=statement("auth"), headers={"Content-Type": "text/turtle", **headers})
     assert response.status_code == status
     assert response.json()["error"]["code"] == "unauthorized"
     assert "WWW-Authenticate" in response.headers
@@ -167,7 +169,7 @@ def test_writes_need_the_right_token(server: LiveServer, headers: dict[str, str]
 
 
 def test_with_no_token_configured_every_write_is_refused(live_server: LiveServer) -> None:
-    response = httpx.post(live_server.url + "/submissions", content=statement("x"), headers=TURTLE)
+    response = http.post(live_server.url + "/submissions", content=statement("x"), headers=TURTLE)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "writes_disabled"
 
@@ -187,7 +189,7 @@ def test_with_no_token_configured_every_write_is_refused(live_server: LiveServer
 )
 def test_bad_input_gets_a_clear_error_and_nothing_is_stored(server: LiveServer, body: bytes, content_type: str, status: int, code: str) -> None:
     before = _state(server.url)
-    response = httpx.post(server.url + "/submissions", content=body, headers={"Content-Type": content_type, **AUTH})
+    response = http.post(server.url + "/submissions", content=body, headers={"Content-Type": content_type, **AUTH})
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code
@@ -197,7 +199,7 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_stored(server: LiveServer, 
 
 
 def test_a_missing_content_type_is_415(server: LiveServer) -> None:
-    response = httpx.post(server.url + "/submissions", content=statement("ct"), headers=AUTH)
+    response = http.post(server.url + "/submissions", content=statement("ct"), headers=AUTH)
     assert response.status_code == 415
 
 
@@ -208,7 +210,7 @@ def test_a_literal_of_the_wrong_datatype_is_a_violation(server: LiveServer) -> N
       pk:ordinal "ninety-nine"^^<http://www.w3.org/2001/XMLSchema#integer> ;
       pk:participant <https://w3id.org/patrolkg/id/state/china> , <https://w3id.org/patrolkg/id/state/russia> ;
       <http://purl.org/dc/terms/source> "test" ."""
-    response = httpx.post(server.url + "/submissions", content=body, headers=TURTLE)
+    response = http.post(server.url + "/submissions", content=body, headers=TURTLE)
     assert response.status_code == 422
     paths = {v["path"] for v in response.json()["error"]["report"]["violations"]}
     assert "https://w3id.org/patrolkg/ontology#ordinal" in paths
@@ -217,7 +219,7 @@ def test_a_literal_of_the_wrong_datatype_is_a_violation(server: LiveServer) -> N
 def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
     small = LiveServer(tmp_path / "store", "--no-seed", "--max-body-bytes", "1000", env={"PATROLKG_WRITE_TOKEN": TOKEN}).start()
     try:
-        response = httpx.post(small.url + "/submissions", content=statement("big") + b"#" * 2000, headers=TURTLE)
+        response = http.post(small.url + "/submissions", content=statement("big") + b"#" * 2000, headers=TURTLE)
         assert response.status_code == 413
         assert response.json()["error"]["setting"] == "PATROLKG_MAX_BODY_BYTES"
     finally:
@@ -225,45 +227,45 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
 
 
 def test_listing_reading_and_retracting(server: LiveServer) -> None:
-    created = [httpx.post(server.url + "/submissions", content=statement(f"list-{i}"), headers=TURTLE).json() for i in range(3)]
-    page = httpx.get(server.url + "/submissions", params={"limit": 2}).json()
+    created = [http.post(server.url + "/submissions", content=statement(f"list-{i}"), headers=TURTLE).json() for i in range(3)]
+    page = http.get(server.url + "/submissions", params={"limit": 2}).json()
     assert len(page["items"]) == 2 and page["total"] >= 3 and "next" in page
     newest = page["items"][0]["submitted_at"]
     assert all(item["submitted_at"] <= newest for item in page["items"])
 
     first = created[0]
-    record = httpx.get(server.url + f"/submissions/{first['id']}")
+    record = http.get(server.url + f"/submissions/{first['id']}")
     assert record.json()["status"] == "accepted"
-    turtle = httpx.get(server.url + f"/submissions/{first['id']}", headers={"Accept": "text/turtle"})
+    turtle = http.get(server.url + f"/submissions/{first['id']}", headers={"Accept": "text/turtle"})
     assert turtle.headers["content-type"].startswith("text/turtle")
     assert len(rdflib.Graph().parse(data=turtle.text, format="turtle")) == first["triples"]
-    trig = httpx.get(server.url + f"/submissions/{first['id']}", params={"format": "trig"})
+    trig = http.get(server.url + f"/submissions/{first['id']}", params={"format": "trig"})
     dataset = rdflib.Dataset().parse(data=trig.text, format="trig")
     assert {str(g.identifier) for g in dataset.graphs()} >= {first["graph"], "https://w3id.org/patrolkg/graph/submissions"}
 
-    gone = httpx.delete(server.url + f"/submissions/{first['id']}", headers=AUTH)
+    gone = http.delete(server.url + f"/submissions/{first['id']}", headers=AUTH)
     assert gone.status_code == 200 and gone.json()["retracted_by"] == "alice"
     assert not _ask(server.url, "ASK { <https://w3id.org/patrolkg/id/statement/submitted-list-0> ?p ?o }")
-    kept = httpx.get(server.url + f"/submissions/{first['id']}", headers={"Accept": "application/n-triples"})
+    kept = http.get(server.url + f"/submissions/{first['id']}", headers={"Accept": "application/n-triples"})
     assert len(kept.text.strip().splitlines()) == first["triples"]
-    again = httpx.delete(server.url + f"/submissions/{first['id']}", headers=AUTH)
+    again = http.delete(server.url + f"/submissions/{first['id']}", headers=AUTH)
     assert again.status_code == 409
-    assert httpx.get(server.url + "/submissions/20990101T000000-00000000").status_code == 404
-    assert httpx.delete(server.url + f"/submissions/{created[1]['id']}").status_code == 401
+    assert http.get(server.url + "/submissions/20990101T000000-00000000").status_code == 404
+    assert http.delete(server.url + f"/submissions/{created[1]['id']}").status_code == 401
 
 
 def test_accepted_submissions_survive_a_restart(tmp_path: Path) -> None:
     store = tmp_path / "store"
     first = LiveServer(store, env={"PATROLKG_WRITE_TOKEN": TOKEN}).start()
     try:
-        response = httpx.post(first.url + "/submissions", content=statement("restart"), headers=TURTLE)
+        response = http.post(first.url + "/submissions", content=statement("restart"), headers=TURTLE)
         assert response.status_code == 201
     finally:
         first.stop()
     second = LiveServer(store, env={"PATROLKG_WRITE_TOKEN": TOKEN}).start()
     try:
         assert _ask(second.url, "ASK { <https://w3id.org/patrolkg/id/statement/submitted-restart> a <https://w3id.org/patrolkg/ontology#Statement> }")
-        record = httpx.get(second.url + response.headers["Location"]).json()
+        record = http.get(second.url + response.headers["Location"]).json()
         assert record["status"] == "accepted"
     finally:
         second.stop()
@@ -271,7 +273,7 @@ def test_accepted_submissions_survive_a_restart(tmp_path: Path) -> None:
 
 def test_reports_come_as_json_ld_on_request(server: LiveServer) -> None:
     bad = statement("jsonld").replace(b"pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;", b"")
-    response = httpx.post(server.url + "/submissions", content=bad, headers={**TURTLE, "Accept": "application/ld+json"})
+    response = http.post(server.url + "/submissions", content=bad, headers={**TURTLE, "Accept": "application/ld+json"})
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/ld+json")
     graph = rdflib.Graph().parse(data=json.dumps(response.json()), format="json-ld")

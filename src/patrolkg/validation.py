@@ -25,7 +25,7 @@ from .reasoning import bundled_schema_closure, find_inconsistencies, materialize
 if TYPE_CHECKING:
     from .shacl_sparql import CompiledShapes
 
-__all__ = ["Violation", "Report", "validate", "shacl_violations"]
+__all__ = ["Violation", "Report", "validate", "shacl_violations", "compiled_shapes"]
 
 _DATA = "urn:patrolkg:validation:data"
 _CONTEXT = "urn:patrolkg:validation:context"
@@ -186,7 +186,7 @@ def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph 
     if context is not None:
         focus = {t.subject.value for t in data_triples if isinstance(t.subject, ox.NamedNode)}
     dataset = [ox.NamedNode(g) for g in (*graphs, str(ONTOLOGY_GRAPH))]
-    violations = _compiled_shapes().validate(scratch, dataset, focus=focus)
+    violations = compiled_shapes().validate(scratch, dataset, focus=focus)
 
     materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure())
     owl_focus = focus if focus is not None else {t.subject.value for t in data_triples if isinstance(t.subject, ox.NamedNode)}
@@ -204,7 +204,7 @@ def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph 
 
 
 @lru_cache(maxsize=1)
-def _compiled_shapes() -> CompiledShapes:
+def compiled_shapes() -> CompiledShapes:
     from .shacl_sparql import compile_shapes
 
     return compile_shapes(_shapes())

@@ -22,7 +22,7 @@ from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .services import Executor, Services
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "warm_up"]
 
 log = logging.getLogger("patrolkg.web")
 
@@ -57,6 +57,15 @@ def _prepare(store: Store, *, seed: bool) -> None:
         log.error("%s; answering 503 until it does (if the store is empty, run `patrolkg load --store-url ...` then)", error)
 
 
+def warm_up() -> None:
+    """Compile the shapes and close the ontology once, before the first request needs them."""
+    from ..reasoning import bundled_schema_closure
+    from ..validation import compiled_shapes
+
+    bundled_schema_closure()
+    compiled_shapes()
+
+
 def create_app(settings: Settings, *, store: Store | None = None, seed: bool = True) -> FastAPI:
     """Build the patrolkg web application.
 
@@ -71,6 +80,7 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else open_configured_store(settings)
         _prepare(opened, seed=seed)
+        warm_up()
         executor = _executor_for(opened, settings)
         writer = Writer(opened, on_commit=executor.notify_write)
         app.state.services = Services(
