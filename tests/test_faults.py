@@ -85,13 +85,13 @@ def assert_store_matches(url: str, outcomes: dict[str, int]) -> None:
 @contextlib.contextmanager
 def tmpfs(where: Path, megabytes: int) -> Iterator[Path]:
     where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)], capture_output=True, text=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(where)], capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
     try:
         yield where
     finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
 def fill(disk: Path, leave: int = 0) -> Path:
@@ -214,7 +214,7 @@ def _permissions_bind(store: Path) -> None:
     probe = store.parent / "probe"
     probe.mkdir(mode=0o555)
     try:
-        result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c", f"open({str(probe / 'x')!r}, 'w')"], capture_output=True)
+        result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c", f"open({str(probe / 'x')!r}, 'w')"], capture_output=True, check=False)
     finally:
         probe.rmdir()
     if result.returncode == 0:
@@ -261,7 +261,7 @@ def test_an_unwritable_store_refuses_writes_clearly_and_reads_go_on(read_only_st
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="the first write after the store directory turns read-only is committed (appended to the open WAL) but answered 503 'cannot snapshot the store': OxigraphStore.snapshot fails in Writer's on_commit, after the commit. The client is told it failed and retries (a duplicate); queries cannot see it until a snapshot succeeds. Answer 201 once committed and report the snapshot failure apart (log, /health)")
 def test_a_write_refused_on_an_unwritable_store_is_not_stored(read_only_store: tuple[LiveServer, dict[str, int]], tmp_path: Path) -> None:
-    server, outcomes = read_only_store
+    server, _ = read_only_store
     refused = submit(server.url, "refused")
     assert refused.status_code == 503
     server.stop()
@@ -283,7 +283,7 @@ def test_a_store_that_cannot_be_opened_stops_serve_with_exit_3(tmp_path: Path) -
     store = tmp_path / "locked"
     _permissions_bind(store)
     store.mkdir(mode=0o555)
-    result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", "0"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", "0"], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 3, result.stderr
     assert "cannot open the store" in result.stderr and "Permission denied" in result.stderr
 
@@ -293,7 +293,7 @@ def test_a_store_that_cannot_be_opened_is_reported_in_one_line(tmp_path: Path) -
     store = tmp_path / "locked"
     _permissions_bind(store)
     store.mkdir(mode=0o555)
-    result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", "0"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", "0"], capture_output=True, text=True, timeout=120, check=False)
     assert "Traceback" not in result.stderr, result.stderr
 
 
@@ -328,7 +328,7 @@ class Load:
         n = 0
         while not self.stop.is_set():
             key = f"{name}-{n}"
-            self._record("submit", key, lambda: submit(self.url, key))
+            self._record("submit", key, lambda key=key: submit(self.url, key))
             n += 1
 
     def run(self, threads: list[threading.Thread]) -> None:
