@@ -44,7 +44,7 @@ query: install
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not soak" $(PYTEST_ARGS)
 
-# About 5 minutes: 50 clients for 60 s, then 20 rounds of kill -9 (tests/test_soak.py);
+# About 8 minutes: 50 clients for 60 s, memory per commit, 20 rounds of kill -9 (tests/test_soak.py);
 # the numbers go to var/soak-report.json (docs/reliability.md is written from them).
 soak: install
 	SOAK_REPORT=var/soak-report.json $(BIN)/python -m pytest -p no:cacheprovider -m soak tests/test_soak.py $(PYTEST_ARGS)

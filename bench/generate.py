@@ -76,6 +76,10 @@ _TAILS = ("", " in the Asia-Pacific region", " at a time of great sensitivity", 
 _EXERCISES = ("Northern Shield", "Joint Sea", "Peace Mission", "Vostok", "Maritime Interaction", "Eastern Resolve", "Sky Guardian")
 
 
+#: One generated patrol a month from 2026-01 to 2099-12: pk:date must stay before 2100.
+MAX_PATROLS = (2099 - 2026 + 1) * 12
+
+
 def _iri(kind: str, slug: str) -> str:
     return f"<{ID}{kind}/bench-{slug}>"
 
@@ -226,11 +230,11 @@ def _article(world: World, rng: random.Random) -> Iterator[Triple]:
     pair = rng.sample(range(len(world.states)), 2) if rng.random() < 0.3 else [0, 1]
     participants = [world.states[i] for i in pair]
     sentence = f"{participants[0][1]} and {participants[1][1]} conducted the activity, {publisher} reported."
-    if kind < 0.12 and len(world.patrols) < 990:
-        # The series goes on after the bundled ones (1-4, 10): ordinals 11..1000,
-        # one every two months from January 2026.
+    if kind < 0.12 and len(world.patrols) < MAX_PATROLS:
+        # The series goes on after the bundled ones (1-4, 10): ordinals from 11, one
+        # a month from January 2026 to December 2099 (the shapes' last year).
         ordinal = 11 + len(world.patrols)
-        months = 2 * len(world.patrols)
+        months = len(world.patrols)
         date = f"{2026 + months // 12}-{months % 12 + 1:02d}"
         world.patrols.append(event)
         yield event, A, _p(PK, "JointPatrol")

@@ -23,6 +23,12 @@ every number in ``<workdir>/results.json``.
 
 Every step is bounded: a time cap per load or reasoning step (``--step-cap``), a
 duration per query phase, a timeout per request; nothing waits for ever.
+
+The pieces: ``generate.py`` (the data), ``queries.py`` (the mix), ``client.py`` (the
+load client), ``servers.py`` (the three servers, memory sampling), ``sessions.py``
+(querying each server, the submissions), ``workloads.py`` (the units run in their own
+processes: build, materialize, owlrl, submit, dump), ``profiling.py`` (pyinstrument
+hotspots), ``process.py`` (bounded subprocesses), ``report.py`` (the Markdown).
 """
 
 from __future__ import annotations
@@ -32,63 +38,22 @@ import json
 import math
 import os
 import platform
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import httpx
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate  # noqa: E402
 import profiling  # noqa: E402
 import report  # noqa: E402
-from client import Endpoint, Phase, run_phase  # noqa: E402
-from queries import BenchQuery, query_mix  # noqa: E402
-from servers import MemoryWatch, Server, oxigraph_server, patrolkg_server, rdflib_server, tool  # noqa: E402
-
-PYTHON = sys.executable
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# -- running bounded subprocesses ------------------------------------------------------
-
-
-def run_bounded(command: list[str], timeout: float, *, cwd: Path = ROOT) -> tuple[float, int | None, int, str]:
-    """Run ``command`` in its own process group; kill the group at ``timeout``.
-
-    :returns: seconds, exit code (None when killed at the timeout), peak resident bytes
-        of the process tree, and its stdout.
-    """
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    with MemoryWatch(process.pid, interval=0.5) as watch:
-        try:
-            out, err = process.communicate(timeout=timeout)
-            code: int | None = process.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            code = None
-    seconds = time.perf_counter() - started
-    if code not in (0, None):
-        log(f"{' '.join(command[:4])}... exited {code}: {err.decode(errors='replace')[-1500:]}")
-    return seconds, code, watch.peak_total, out.decode(errors="replace")
-
-
-def last_json(stdout: str) -> dict:
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
+from process import HERE, PYTHON, ROOT, last_json, log, run_bounded  # noqa: E402
+from queries import query_mix  # noqa: E402
+from servers import tool  # noqa: E402
+from sessions import serve_and_query  # noqa: E402
 
 
 def predicted(sizes_seconds: list[tuple[int, float]], size: int) -> float | None:
@@ -212,175 +177,6 @@ def measure_materialization(work: Path, data: dict[int, dict], sizes: list[int],
         rows.append(row)
         log(f"materialization {size}: patrolkg {row['patrolkg'].get('seconds', '-')}, owlrl {row.get('owlrl', {}).get('seconds', row.get('owlrl', {}).get('status', '-'))}")
     return rows
-
-
-def query_server(server: Server, mix: list[BenchQuery], manifest: dict, args: argparse.Namespace, *, timeout: float, budget: float) -> dict:
-    """Every query of the mix: one warm-up (its rows and latency), a one-client phase
-    (median, p99) and a concurrent phase (throughput); within ``budget`` seconds, each
-    answer within ``timeout``."""
-    endpoint = Endpoint(server.name, server.sparql)
-    results: dict[str, dict] = {}
-    alive = True
-    deadline = time.monotonic() + budget
-    for query in mix:
-        entry: dict = {}
-        results[query.name] = entry
-        if not alive or time.monotonic() > deadline:
-            reason = "the server could not be restarted after a timeout" if not alive else f"past this server's time budget of {budget:.0f} s"
-            entry.update(status="not run", errors=[reason])
-            continue
-        warm = run_phase(endpoint, query.texts(manifest, "warm-up"), query.graph_result, workers=1, seconds=timeout, max_requests=1, timeout=timeout)
-        if not warm.latencies:
-            entry.update(status="timeout" if any("Timeout" in e for e in warm.errors) else "error", errors=warm.errors[:2], timeout=timeout)
-            log(f"{server.name} {query.name}: {entry['status']} {warm.errors[:1]}")
-            if entry["status"] == "timeout" and not _wait_responsive(server, 10):
-                # rdflib-endpoint runs queries on its event loop: it stays blocked
-                # until the abandoned query ends, which may be never in practice.
-                entry["note"] = "the server stayed busy with the abandoned query; restarted"
-                server.stop()
-                try:
-                    server.start(args.rdflib_load_cap if server.name == "rdflib-endpoint" else args.step_cap)
-                except RuntimeError:
-                    alive = False
-            continue
-        entry.update(status="ok", warm_ms=warm.latencies[0] * 1000, rows=warm.rows)
-        one = warm.latencies[0]
-        if one > args.phase_seconds:
-            # One request outlasts a phase: the warm-up is the sample, and concurrency
-            # would only queue requests.
-            entry["sequential"] = _phase_dict(warm)
-            entry["note"] = "one request outlasts a phase: a single sample"
-        else:
-            entry["sequential"] = _phase_dict(run_phase(endpoint, query.texts(manifest, "sequential"), query.graph_result, workers=1, seconds=args.phase_seconds, timeout=timeout))
-            entry["concurrent"] = _phase_dict(run_phase(endpoint, query.texts(manifest, "concurrent"), query.graph_result, workers=args.concurrency, seconds=args.phase_seconds, timeout=timeout))
-        log(f"{server.name} {query.name}: median {entry['sequential']['median_ms']:.1f} ms, rows {warm.rows}")
-    return results
-
-
-def _phase_dict(phase: Phase) -> dict:
-    return {
-        "count": phase.count, "median_ms": phase.median * 1000 if phase.median is not None else None,
-        "p99_ms": phase.p99 * 1000 if phase.p99 is not None else None, "throughput": phase.throughput,
-        "client_cpu": phase.client_cpu, "errors": len(phase.errors), "first_error": phase.errors[0] if phase.errors else None,
-    }
-
-
-def _wait_responsive(server: Server, bound: float) -> bool:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(server.sparql, params={"query": "ASK {}"}, timeout=10).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            time.sleep(1)
-    return False
-
-
-def measure_submissions(server: Server, token: str, manifest: dict, count: int, seconds: float) -> dict:
-    """POST /submissions, one after another: ``count`` of them or ``seconds``, whichever first."""
-    latencies, errors, added = [], [], []
-    deadline = time.monotonic() + seconds
-    base = server.sparql.rsplit("/", 1)[0]
-    with httpx.Client(trust_env=False, timeout=120) as http:
-        for index in range(count):
-            if time.monotonic() > deadline:
-                break
-            body = generate.submission(manifest, index)
-            started = time.perf_counter()
-            response = http.post(base + "/submissions", content=body.encode(), params={"source": "patrolkg benchmark"},
-                                 headers={"Content-Type": "application/n-triples", "Authorization": f"Bearer {token}", "Accept": "application/json"})
-            elapsed = time.perf_counter() - started
-            if response.status_code == 201:
-                latencies.append(elapsed)
-                added.append(response.json().get("inferred_triples_added", 0))
-            else:
-                errors.append(f"HTTP {response.status_code}: {response.text[:400]}")
-    phase = Phase(latencies=latencies)
-    return {"count": len(latencies), "median_ms": phase.median * 1000 if latencies else None, "p99_ms": phase.p99 * 1000 if latencies else None,
-            "latencies_ms": [x * 1000 for x in latencies], "errors": errors[:3], "error_count": len(errors), "inferred_added": added[:5]}
-
-
-def profile_submissions(work: Path, store: Path, manifest_file: Path, cap: float, count: int = 5) -> dict | None:
-    """pyinstrument on ``count`` submissions through the library, after a warm-up one."""
-    output = work / "profile-submission.json"
-    command = [PYTHON, str(HERE / "workloads.py"), "submit", "--store", str(store), "--manifest", str(manifest_file), "--count", str(count), "--profile", str(output)]
-    _, code, _, out = run_bounded(command, cap)
-    if code != 0 or not output.exists():
-        return None
-    total, spots = profiling.hotspots(output, include=("pyshacl/entrypoints.py:validate", "rdflib/graph.py:parse", "<built-in>:Store."), limit=16)
-    return {"total": total, "submissions": count, "hotspots": [asdict(h) for h in spots], "file": str(output), "seconds": last_json(out).get("seconds")}
-
-
-def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: dict, manifest_file: Path, loads: list[dict], data: dict[int, dict], args: argparse.Namespace) -> tuple[dict, dict]:
-    """Each server in turn on the same quads: start, query, measure, stop. The
-    submissions run last, on patrolkg (they change its store)."""
-    servers: dict[str, dict] = {}
-    submissions: dict = {}
-    dump = work / f"dataset-{served['size']}.nq"
-    _, code, _, out = run_bounded([PYTHON, str(HERE / "workloads.py"), "dump", "--store", served["store"], "--out", str(dump)], args.step_cap)
-    quads = last_json(out).get("quads")
-    token = secrets.token_hex(16)
-
-    def session(name: str, server: Server, extra: dict) -> dict:
-        entry = {"status": "ok", "size": served["size"], "quads": quads, **extra}
-        try:
-            server.start(args.rdflib_load_cap if name == "rdflib-endpoint" else args.step_cap)
-        except RuntimeError as error:
-            return {**entry, "status": "error", "reason": str(error)[:500]}
-        entry.update(ready_seconds=server.ready_seconds, first_query_seconds=server.first_query_seconds)
-        log(f"{name} ready in {server.ready_seconds:.2f} s")
-        try:
-            with MemoryWatch(lambda: server.pid) as watch:
-                slow = name == "rdflib-endpoint"
-                entry["queries"] = query_server(server, mix, manifest, args, timeout=args.rdflib_timeout if slow else args.query_timeout,
-                                                budget=args.rdflib_budget if slow else math.inf)
-            entry.update(peak_rss_own=watch.peak_own, peak_rss_total=watch.peak_total)
-            if name == "patrolkg":
-                submissions.update(measure_submissions(server, token, manifest, args.submissions, args.step_cap))
-                log(f"submissions: median {submissions.get('median_ms')} ms, {submissions.get('error_count')} errors")
-        finally:
-            server.stop()
-        return entry
-
-    store = Path(served["store"])
-    servers["patrolkg"] = session("patrolkg", patrolkg_server(store, work / "patrolkg.log", token=token, query_timeout=args.query_timeout), {})
-    if args.submissions and submissions.get("count"):
-        submissions["profile"] = profile_submissions(work, store, manifest_file, args.step_cap)
-
-    if tool("oxigraph") is None:
-        servers["oxigraph"] = {"status": "skipped", "reason": "the oxigraph package (the `oxigraph` server binary) is not installed: pip install 'patrolkg[bench]'"}
-    else:
-        location = work / f"oxigraph-{served['size']}"
-        shutil.rmtree(location, ignore_errors=True)
-        seconds, code, _, _ = run_bounded([tool("oxigraph"), "load", "--location", str(location), "--file", str(dump)], args.step_cap)  # type: ignore[list-item]
-        servers["oxigraph"] = session("oxigraph", oxigraph_server(location, work / "oxigraph.log"), {"load_seconds": seconds}) if code == 0 else {"status": "error", "reason": f"oxigraph load exited {code}"}
-
-    if tool("rdflib-endpoint") is None:
-        servers["rdflib-endpoint"] = {"status": "skipped", "reason": "rdflib-endpoint is not installed: pip install 'patrolkg[bench]'"}
-    else:
-        servers["rdflib-endpoint"] = _rdflib_session(work, dump, loads, served, session, args)
-    return servers, submissions
-
-
-def _rdflib_session(work: Path, dump: Path, loads: list[dict], served: dict, session, args: argparse.Namespace) -> dict:  # noqa: ANN001
-    """rdflib-endpoint on the same quads; if it cannot load them within its cap, on
-    the largest smaller store that the load step built (and the report says so)."""
-    entry = session("rdflib-endpoint", rdflib_server(dump, work / "rdflib.log"), {"load_seconds": None})
-    if entry["status"] == "ok":
-        entry["load_seconds"] = entry.get("ready_seconds")
-        return entry
-    failures = [f"{served['size']}: {entry.get('reason', '')[:200]}"]
-    for step in sorted((s for s in loads if s["status"] == "ok" and s["size"] < served["size"]), key=lambda s: -s["size"]):
-        smaller = work / f"dataset-{step['size']}.nq"
-        run_bounded([PYTHON, str(HERE / "workloads.py"), "dump", "--store", step["store"], "--out", str(smaller)], args.step_cap)
-        entry = session("rdflib-endpoint", rdflib_server(smaller, work / "rdflib.log"), {"load_seconds": None})
-        entry["size"] = step["size"]
-        if entry["status"] == "ok":
-            entry["load_seconds"] = entry.get("ready_seconds")
-            entry["note"] = f"could not load the {served['size']}-triple data within {args.rdflib_load_cap:.0f} s; measured on the {step['size']}-triple store"
-            return entry
-        failures.append(f"{step['size']}: {entry.get('reason', '')[:200]}")
-    return {"status": "error", "reason": "; ".join(failures)}
 
 
 def environment(args: argparse.Namespace, argv: list[str]) -> dict:

@@ -157,3 +157,12 @@ def test_the_peers_ran_or_say_why_not(tiny_run: tuple[str, dict], server: str, p
     # more in DESCRIBE).
     differing = {name for name, q in entry["queries"].items() if q["rows"] != ours[name]["rows"]}
     assert differing <= ({"describe", "event-reactions", "protests-of-approached", "cq06-fourth-patrol-officials", "cq07-protest-and-justification"} if server == "rdflib-endpoint" else set())
+
+
+def test_dates_stay_within_the_shapes_range_at_full_scale() -> None:
+    # The shapes' pattern only lets years 1900-2099 through; the patrol series must
+    # not run past it even at a million triples (a small sample cannot show this).
+    world, triples = generate.generate(1_000_000, seed=7)
+    years = {int(o[1:5]) for _, p, o in triples if p == f"<{generate.PK}date>"}
+    assert min(years) >= 1900 and max(years) <= 2099
+    assert len(world.patrols) == generate.MAX_PATROLS
