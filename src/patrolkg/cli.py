@@ -428,14 +428,26 @@ def _setting_options(command: click.Command) -> click.Command:
 @_setting_options
 def serve(store_dir: Path | None, host: str, port: int, no_seed: bool, log_level: str, **overrides: str | None) -> None:
     """Serve the SPARQL endpoint, Linked Data pages and the query UI."""
-    import uvicorn
-
+    from .tokens import WriteTokens
+    from .web import server
     from .web.app import create_app
 
     settings = Settings.from_env(None, store=store_dir or default_store_path(), **overrides)
-    app = create_app(settings, seed=not no_seed)
-    click.echo(f"patrolkg {__version__} serving {settings.store_url or settings.store} on http://{host}:{port}/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    # Opened here, not in the app's start-up, so that an unusable store is one line
+    # on stderr and exit code 3 rather than a traceback from the server.
+    WriteTokens(settings.write_token, settings.write_tokens_file).entries()  # a bad token file: one line, exit 3
+    store = open_configured_store(settings)
+    try:
+        app = create_app(settings, store=store, seed=not no_seed)
+        click.echo(f"patrolkg {__version__} serving {settings.store_url or settings.store} on http://{host}:{port}/", err=True)
+        server.run(app, host=host, port=port, client_timeout=settings.client_timeout, log_level=log_level)
+    finally:
+        store.close()
+
+
+from .token_cli import token  # noqa: E402  (registers on the group defined above)
+
+cli.add_command(token)
 
 
 def main() -> None:

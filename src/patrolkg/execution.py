@@ -267,8 +267,19 @@ class ThreadExecutor:
                 limit=timeout,
             ) from None
 
+    def stage_update(self, update: str, **options: object) -> object:
+        """:func:`patrolkg.updates.stage_update` here, in the caller's thread (an
+        in-memory or remote store: no worker process to stop at the timeout)."""
+        from .updates import stage_update
+
+        return stage_update(self.store, update, **options)  # type: ignore[arg-type]
+
     def notify_write(self) -> None:
         """Called after every commit; threads share the store and need nothing."""
+
+    def problem(self) -> str | None:
+        """Nothing keeps threads from working."""
+        return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -51,6 +51,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _url_list(text: str) -> tuple[str, ...]:
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     for item in items:
@@ -121,11 +128,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout", "PATROLKG_QUERY_TIMEOUT", "--query-timeout", "Seconds a query may run before it is stopped (503).", _positive_float, 10.0),
     Setting("max_rows", "PATROLKG_MAX_ROWS", "--max-rows", "Most result rows a query may return; a larger result is truncated and flagged.", _positive_int, 10_000),
     Setting("max_body_bytes", "PATROLKG_MAX_BODY_BYTES", "--max-body-bytes", "Largest request body accepted, in bytes (413 beyond).", _positive_int, 10 * 1024 * 1024),
+    Setting("min_free_bytes", "PATROLKG_MIN_FREE_BYTES", "--min-free-bytes", "Free space, in bytes, the disk of a store on disk must keep: a write that would leave less is refused (503) before it reaches the engine.", _non_negative_int, 64 * 1024 * 1024),
+    Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
     Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
-    Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token(s) that authorize writes, as TOKEN or NAME:TOKEN[,NAME:TOKEN...]; the name is recorded as the submitter. With none, every write is refused.", _write_tokens, None, secret=True),
+    Setting("write_token", "PATROLKG_WRITE_TOKEN", "--write-token", "Bearer token(s) that authorize writes, as TOKEN or NAME:TOKEN[,NAME:TOKEN...]; the name is recorded as the submitter. They never expire: prefer a token file. With neither, every write is refused.", _write_tokens, None, secret=True),
+    Setting("write_tokens_file", "PATROLKG_WRITE_TOKENS_FILE", "--write-tokens-file", "File of write tokens with expiry dates, one NAME:SHA256:EXPIRES per line (made by `patrolkg token new`), read again when it changes: delete a line to revoke a token without a restart.", _optional_path, None),
 )
 
 
@@ -144,11 +154,14 @@ class Settings:
     query_timeout: float = 10.0
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
+    min_free_bytes: int = 64 * 1024 * 1024
+    client_timeout: float = 15.0
     query_workers: int = 2
     service_allowlist: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)
     base_iri: str = "https://w3id.org/patrolkg/"
     write_token: tuple[tuple[str, str], ...] | None = None
+    write_tokens_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

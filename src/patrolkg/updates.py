@@ -15,7 +15,7 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyoxigraph as ox
 
@@ -135,11 +135,16 @@ def apply_update(
     using_named: Sequence[str] = (),
     base_iri: str | None = None,
     dry_run: bool = False,
+    stage: Callable[..., Change] | None = None,
 ) -> WriteOutcome:
     """Run a SPARQL Update through validation; commit it atomically or not at all.
 
+    :param stage: runs :func:`stage_update` on the store (the server's executor stages
+        it in a worker process stopped at the timeout); here, by default.
     :raises patrolkg.errors.ValidationFailed: the result would not conform.
+    :raises patrolkg.errors.QueryTimeout: ``stage`` stopped the update at the timeout.
     """
     update = with_using_clauses(update, using, using_named)
+    staged = stage or (lambda text, **options: stage_update(store, text, **options))
     # Staged under the writer's lock: nothing can change the store in between.
-    return writer.write(lambda: stage_update(store, update, base_iri=base_iri), dry_run=dry_run)
+    return writer.write(lambda: staged(update, base_iri=base_iri), dry_run=dry_run)

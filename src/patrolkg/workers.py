@@ -1,11 +1,16 @@
-"""Query worker processes that can be stopped: the hard query timeout for stores on disk.
+"""Worker processes that can be stopped: the hard timeout for queries and updates on a
+store on disk.
 
 A query inside the engine cannot be interrupted from another thread, so queries on a
 store on disk run in worker processes, and a worker whose query passes the timeout is
-killed and replaced. Workers read immutable snapshots of the store (cheap, hard-linked
-backups): after each commit the server publishes a new snapshot, and a worker switches
-to the newest one before its next query, so a commit is visible to every query that
-starts after it.
+killed and replaced. SPARQL updates are staged the same way, in a worker of their own.
+
+Workers read immutable snapshots of the store (cheap, hard-linked backups). A commit
+only marks the snapshot stale; the next query makes a new one before it is sent to a
+worker, so it sees every commit made before it started, and a burst of commits costs
+one snapshot. When no snapshot can be made (a full disk, a directory turned
+read-only), queries are answered from the store itself, in threads of the server, until
+one can: reads go on, and ``/health`` says why.
 """
 
 from __future__ import annotations
@@ -18,55 +23,101 @@ import shutil
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from .errors import PatrolkgError, QueryTimeout, StoreError
-from .execution import Limits, QueryRequest, QueryResponse, execute
+from .execution import Limits, QueryRequest, QueryResponse, ThreadExecutor, execute
 from .store.oxigraph import OxigraphStore
 
-__all__ = ["SnapshotPublisher", "ProcessExecutor"]
+__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest"]
 
 log = logging.getLogger("patrolkg.workers")
 
-_CURRENT = "CURRENT"
+#: Seconds between attempts to make a snapshot after one failed.
+RETRY_SECONDS = 1.0
+#: Seconds a new worker process may take to import patrolkg before it counts as broken.
+START_SECONDS = 120.0
 
 
 class SnapshotPublisher:
-    """Publishes numbered snapshots of a store under ``root``; ``CURRENT`` names the newest."""
+    """Makes numbered snapshots of a store under ``root`` when they are needed.
+
+    :meth:`changed` (after a commit) only marks the newest snapshot stale;
+    :meth:`current` makes a new one if the store changed since the last. A snapshot
+    superseded more than ``keep_seconds`` ago is deleted (a query that started on it has
+    ended by then).
+    """
 
     def __init__(self, store: OxigraphStore, root: Path, *, keep_seconds: float) -> None:
         self.store, self.root, self.keep_seconds = store, root, keep_seconds
         self.root.mkdir(parents=True, exist_ok=True)
         self._generation = 0
         self._lock = threading.Lock()
-        self._published: list[tuple[float, Path]] = []
+        self._current: Path | None = None
+        self._stale = True
+        self._superseded: list[tuple[float, Path]] = []
+        self._failure: tuple[float, StoreError] | None = None
 
-    def publish(self) -> int:
+    @property
+    def stale(self) -> bool:
+        """Whether the store changed since the newest snapshot (or there is none yet)."""
+        return self._stale or self._current is None
+
+    def changed(self) -> None:
+        """Say that the store changed: the next :meth:`current` makes a new snapshot."""
+        self._stale = True
+
+    def current(self) -> Path:
+        """The snapshot holding every commit made before this call.
+
+        :raises StoreError: when no snapshot can be made (the last failure is kept for
+            :meth:`problem`, and retried at most every ``RETRY_SECONDS``).
+        """
         with self._lock:
+            if not self.stale:
+                assert self._current is not None
+                return self._current
+            if self._failure is not None and time.monotonic() - self._failure[0] < RETRY_SECONDS:
+                raise self._failure[1]
+            # Cleared before the copy: a commit during it marks the store stale again.
+            self._stale = False
+            name = f"gen-{self._generation + 1:08d}"
+            try:
+                self.store.snapshot(self.root / name)
+            except StoreError as error:
+                self._stale = True
+                if self._failure is None:
+                    log.error("cannot snapshot the store for the query workers; answering queries from the store itself until it can: %s", error)
+                self._failure = (time.monotonic(), error)
+                shutil.rmtree(self.root / name, ignore_errors=True)
+                raise
+            if self._failure is not None:
+                log.warning("snapshots of the store work again")
+                self._failure = None
             self._generation += 1
-            name = f"gen-{self._generation:08d}"
-            self.store.snapshot(self.root / name)
-            pointer = self.root / f".{_CURRENT}.{os.getpid()}"
-            pointer.write_text(name)
-            os.replace(pointer, self.root / _CURRENT)
             now = time.monotonic()
-            self._published.append((now, self.root / name))
+            if self._current is not None:
+                self._superseded.append((now, self._current))
+            self._current = self.root / name
             self._prune(now)
-            return self._generation
+            return self._current
+
+    def problem(self) -> str | None:
+        """Why the last snapshot could not be made, while that lasts."""
+        return None if self._failure is None else self._failure[1].message
 
     def _prune(self, now: float) -> None:
-        # A snapshot may still be read by a query that started before the newest one;
-        # such a query ends within the timeout, so older snapshots can go after that.
         keep = []
-        for index, (when, path) in enumerate(self._published):
-            superseded_at = self._published[index + 1][0] if index + 1 < len(self._published) else None
-            if superseded_at is not None and now - superseded_at > self.keep_seconds:
+        for superseded_at, path in self._superseded:
+            if now - superseded_at > self.keep_seconds:
                 shutil.rmtree(path, ignore_errors=True)
             else:
-                keep.append((when, path))
-        self._published = keep
+                keep.append((superseded_at, path))
+        self._superseded = keep
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -92,28 +143,38 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _current_snapshot(root: Path) -> Path:
-    return root / (root / _CURRENT).read_text().strip()
+@dataclass(frozen=True)
+class StagingRequest:
+    """A SPARQL update to stage (see :func:`patrolkg.updates.stage_update`) in a worker."""
+
+    update: str
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _worker_main(conn: Connection, root: str, limits: Limits) -> None:
-    snapshot_root = Path(root)
-    opened: Path | None = None
+def _worker_main(conn: Connection, limits: Limits) -> None:
+    """A worker: answers (snapshot, request) messages until told to stop."""
+    opened: str | None = None
     store: OxigraphStore | None = None
     conn.send(("ready", None))  # imports are done: the timeout clock may start
     while True:
         try:
-            request = conn.recv()
+            message = conn.recv()
         except EOFError:
             return
-        if request is None:
+        if message is None:
             return
+        snapshot, request = message
         try:
-            current = _current_snapshot(snapshot_root)
-            if current != opened or store is None:
-                store = OxigraphStore.read_only(current)
-                opened = current
-            conn.send(("ok", execute(store, request, limits)))
+            if snapshot != opened or store is None:
+                store = None  # close the old snapshot before opening the new one
+                store = OxigraphStore.read_only(snapshot)
+                opened = snapshot
+            if isinstance(request, StagingRequest):
+                from .updates import stage_update
+
+                conn.send(("ok", stage_update(store, request.update, **request.options)))
+            else:
+                conn.send(("ok", execute(store, request, limits)))
         except PatrolkgError as error:
             conn.send(("error", error))
         except Exception as error:  # a bug: reported to the parent, which logs it
@@ -126,23 +187,28 @@ class _Worker:
     conn: Connection
     ready: bool = False
 
-    def wait_ready(self, limit: float = 120.0) -> None:
-        """Block until the process has started (its start-up is not the query's time)."""
-        if self.ready:
-            return
-        if not self.conn.poll(limit):
-            raise StoreError("a query worker did not start", hint="check the server's log")
-        status, _ = self.conn.recv()
-        self.ready = status == "ready"
-
     def kill(self) -> None:
         self.process.kill()
         self.process.join(5)
         self.conn.close()
 
 
+def _timeout(what: str, seconds: float, *, outcome: str = "") -> QueryTimeout:
+    return QueryTimeout(f"the {what} ran longer than {seconds:g}s and was stopped{outcome}", setting="PATROLKG_QUERY_TIMEOUT", limit=seconds)
+
+
+def _answer(status: str, payload: Any) -> Any:
+    if status == "ok":
+        return payload
+    if status == "error":
+        raise payload
+    log.error("worker failed: %s", payload)
+    raise RuntimeError(payload)
+
+
 class ProcessExecutor:
-    """Runs each query in one of ``workers`` processes; kills it at the timeout.
+    """Runs each query in one of ``workers`` processes, and stages updates in one more;
+    kills a process at the timeout and starts another.
 
     :param store: the (writable) store on disk that the server commits to.
     """
@@ -150,74 +216,143 @@ class ProcessExecutor:
     def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2) -> None:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
-        self.limits = limits
+        self.store, self.limits = store, limits
         snapshots = store.path.parent / f".{store.path.name}.snapshots"
         _remove_abandoned(snapshots)
         root = snapshots / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.publisher = SnapshotPublisher(store, root, keep_seconds=limits.timeout * 2 + 5)
-        self.publisher.publish()
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._size = workers
         self._all: set[_Worker] = set()
         self._closed = False
+        self._fallback: ThreadExecutor | None = None
+        self._stager: _Worker | None = None
+        self._stager_lock = threading.Lock()
+
+    # -- processes -------------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_worker_main, args=(child, str(self.publisher.root), self.limits), daemon=True, name="patrolkg-query"
-        )
+        process = self._context.Process(target=_worker_main, args=(child, self.limits), daemon=True, name="patrolkg-worker")
         process.start()
         child.close()
         worker = _Worker(process, parent)
         self._all.add(worker)
         return worker
 
-    async def _pool(self) -> asyncio.Queue[_Worker]:
+    def _discard(self, worker: _Worker) -> None:
+        self._all.discard(worker)
+        worker.kill()
+
+    def start(self) -> None:
+        """Start the query workers now rather than at the first query (they import
+        patrolkg in the background while the server starts)."""
         if self._idle is None:
             self._idle = asyncio.Queue()
             for _ in range(self._size):
                 self._idle.put_nowait(self._spawn())
-        return self._idle
+
+    async def _receive(self, worker: _Worker, seconds: float, what: str) -> tuple[str, Any]:
+        """The worker's next message, waited for on the event loop (no thread)."""
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+        fd = worker.conn.fileno()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await asyncio.wait_for(readable, seconds)
+        except asyncio.TimeoutError:
+            raise _timeout(what, seconds) from None
+        finally:
+            loop.remove_reader(fd)
+        return worker.conn.recv()  # type: ignore[no-any-return]
+
+    # -- queries ---------------------------------------------------------------------
+
+    async def _snapshot(self) -> Path:
+        if not self.publisher.stale:
+            return self.publisher.current()
+        return await asyncio.get_running_loop().run_in_executor(None, self.publisher.current)
+
+    def _degraded(self) -> ThreadExecutor:
+        if self._fallback is None:
+            self._fallback = ThreadExecutor(self.store, self.limits, workers=self._size)
+        return self._fallback
 
     async def run(self, request: QueryRequest) -> QueryResponse:
-        idle = await self._pool()
+        try:
+            snapshot = await self._snapshot()
+        except StoreError:
+            return await self._degraded().run(request)
+        self.start()
+        assert self._idle is not None
+        idle = self._idle
         worker = await idle.get()
-        loop = asyncio.get_running_loop()
-        timeout = self.limits.timeout
         healthy = False
         try:
-            await loop.run_in_executor(None, worker.wait_ready)
-            worker.conn.send(request)
-            ready = await loop.run_in_executor(None, worker.conn.poll, timeout)
-            if not ready:
-                raise QueryTimeout(
-                    f"the query ran longer than {timeout:g}s and was stopped",
-                    setting="PATROLKG_QUERY_TIMEOUT",
-                    limit=timeout,
-                )
-            status, payload = worker.conn.recv()
+            if not worker.ready:
+                status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
+                worker.ready = status == "ready"
+            worker.conn.send((str(snapshot), request))
+            status, payload = await self._receive(worker, self.limits.timeout, "query")
             healthy = True
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             raise StoreError("a query worker died while running the query", hint="retry; if it repeats, the query crashes the engine") from None
         finally:
             if healthy:
                 idle.put_nowait(worker)
             else:
-                self._all.discard(worker)
-                worker.kill()
+                self._discard(worker)
                 if not self._closed:
-                    idle.put_nowait(await loop.run_in_executor(None, self._spawn))
-        if status == "ok":
-            return payload
-        if status == "error":
-            raise payload
-        log.error("query worker failed: %s", payload)
-        raise RuntimeError(payload)
+                    idle.put_nowait(self._spawn())
+        return _answer(status, payload)  # type: ignore[no-any-return]
+
+    # -- updates ---------------------------------------------------------------------
+
+    def stage_update(self, update: str, **options: Any) -> Any:
+        """:func:`patrolkg.updates.stage_update` on the store as it is, in a worker
+        process stopped at the timeout. Called under the writer's lock (so the snapshot
+        is the store), from a thread, not the event loop.
+
+        :raises QueryTimeout: the update ran past ``PATROLKG_QUERY_TIMEOUT``; nothing
+            was written.
+        """
+        from .updates import stage_update
+
+        try:
+            snapshot = self.publisher.current()
+        except StoreError:
+            return stage_update(self.store, update, **options)  # no snapshot: stage here
+        with self._stager_lock:
+            worker = self._stager if self._stager is not None else self._spawn()
+            self._stager = None
+            try:
+                if not worker.ready:
+                    if not worker.conn.poll(START_SECONDS):
+                        raise StoreError("the update worker did not start", hint="check the server's log")
+                    worker.ready = worker.conn.recv()[0] == "ready"
+                worker.conn.send((str(snapshot), StagingRequest(update, options)))
+                if not worker.conn.poll(self.limits.timeout):
+                    raise _timeout("update", self.limits.timeout, outcome="; nothing was written")
+                status, payload = worker.conn.recv()
+            except (EOFError, OSError):
+                self._discard(worker)
+                raise StoreError("the update worker died while staging the update; nothing was written", hint="if it repeats, the update crashes the engine") from None
+            except BaseException:
+                self._discard(worker)
+                raise
+            self._stager = worker
+        return _answer(status, payload)
+
+    # -- the server's side -----------------------------------------------------------
 
     def notify_write(self) -> None:
-        """Publish a snapshot so that queries from now on see the commit."""
-        self.publisher.publish()
+        """After a commit: queries from now on must read a newer snapshot."""
+        self.publisher.changed()
+
+    def problem(self) -> str | None:
+        """What keeps the executor from working as designed, for ``/health``."""
+        return self.publisher.problem()
 
     def close(self) -> None:
         self._closed = True
@@ -230,4 +365,6 @@ class ProcessExecutor:
             if worker.process.is_alive():
                 worker.kill()
         self._all.clear()
+        if self._fallback is not None:
+            self._fallback.close()
         self.publisher.close()

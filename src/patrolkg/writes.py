@@ -13,6 +13,7 @@ consistency rules.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -24,7 +25,7 @@ import pyoxigraph as ox
 
 from . import resources
 from .errors import ForbiddenOperation, ValidationFailed, WriteConflict
-from .namespaces import BASE, GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH
+from .namespaces import BASE, GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH, PKID
 from .reasoning import bundled_schema_closure, materialize
 from .store import Store
 from .validation import Report, validate
@@ -40,10 +41,13 @@ __all__ = [
     "is_protected_graph",
     "change_from_graphs",
     "canonical",
+    "RESERVED_SUBJECTS",
 ]
 
 #: A graph: its IRI, or None for the store's default graph.
 GraphName = str | None
+
+log = logging.getLogger("patrolkg.writes")
 
 #: Blank nodes in user data become IRIs under this prefix (RDF 1.1 §3.5 skolem IRIs).
 SKOLEM_PREFIX = BASE + ".well-known/genid/"
@@ -165,8 +169,9 @@ def _iri_nodes(triples: Iterable[ox.Triple], *, objects: bool) -> set[str]:
 class Writer:
     """Serializes writes to one store and runs each through validation.
 
-    :param on_commit: called after every commit (the server publishes a snapshot for
-        its query workers), before the write returns.
+    :param on_commit: called after every commit, before the write returns (the server
+        tells its query workers that the store changed); a failure there is logged, the
+        write stays committed and is answered as such.
     """
 
     def __init__(self, store: Store, *, on_commit: Callable[[], None] | None = None) -> None:
@@ -233,6 +238,7 @@ class Writer:
                         f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
                         hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
                     )
+        _refuse_reserved_subjects(change)  # every entrance; records come as ``records``
         change = self._normalized(change)
         report, context = self._validate(change)
         if not report.conforms:
@@ -258,7 +264,10 @@ class Writer:
         if not self.store.apply(remove, add, expect_version=version, new_version=uuid.uuid4().hex):
             return None
         outcome.committed = True
-        self.on_commit()
+        try:
+            self.on_commit()
+        except Exception:  # committed is committed: the answer must say so
+            log.exception("a write was committed, but what follows a commit failed")
         return outcome
 
     # -- staging -------------------------------------------------------------------
@@ -345,6 +354,21 @@ class Writer:
         derived = materialize(scratch, data_graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
         current = {q.triple for q in self.store.quads(str(INFERRED_GRAPH))}
         return current - derived, derived - current
+
+
+#: Subjects only patrolkg itself describes: the records of submissions and their
+#: statuses. Nobody may assert (or remove) facts about them, in any graph: the union
+#: default graph would show forged provenance.
+RESERVED_SUBJECTS = (str(PKID) + "submission/", str(PKID) + "submission-status/")
+
+
+def _refuse_reserved_subjects(change: Change) -> None:
+    for triple in change.all_triples():
+        if isinstance(triple.subject, ox.NamedNode) and triple.subject.value.startswith(RESERVED_SUBJECTS):
+            raise ForbiddenOperation(
+                f"<{triple.subject.value}> belongs to patrolkg's record of submissions; nobody may state facts about it",
+                hint="a submission is retracted with DELETE /submissions/{id}; its record is kept by patrolkg",
+            )
 
 
 def _graph_of(quad: ox.Quad) -> GraphName:

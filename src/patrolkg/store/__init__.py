@@ -70,7 +70,7 @@ def open_configured_store(settings: Settings) -> Store:
             credentials=Credentials(settings.store_user, settings.store_password, settings.store_token),
             timeout=settings.query_timeout,
         )
-    return OxigraphStore(settings.store or default_store_path())
+    return OxigraphStore(settings.store or default_store_path(), min_free_bytes=settings.min_free_bytes)
 
 
 def store_location(store: Store) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,6 +17,11 @@ from ..errors import StoreError
 from .base import QueryResult, query_has_dataset, syntax_error
 
 __all__ = ["OxigraphStore"]
+
+log = logging.getLogger("patrolkg.store")
+
+# Absolute paths in the engine's messages ("While appending to file: /srv/store/000044.log").
+_PATH = re.compile(r"(?<![\w<])/[^\s:;,'\"]+")
 
 # How many triples go into one INSERT DATA chunk of an atomic replacement.
 _INSERT_CHUNK = 50_000
@@ -28,18 +36,28 @@ class OxigraphStore:
     >>> [row["o"].value for row in store.query("SELECT ?o WHERE { ?s ?p ?o }")]
     ['x']
 
+    Before each write to a directory, the store checks that the directory can be
+    written and that its disk has ``min_free_bytes`` free, and refuses the write
+    otherwise (nothing reaches the engine). When the engine fails a write (the disk
+    filled up meanwhile), it stays refusing every write until reopened (RocksDB keeps
+    its error), so the store is reopened on next use, or opened read-only while it
+    cannot be opened for writing: reads go on, and writes resume once the cause is gone.
+
     :param path: directory of the persistent store (created if missing), or None for
         a store that lives in memory only.
+    :param min_free_bytes: free space the store's disk must keep; writes beyond are
+        refused (``PATROLKG_MIN_FREE_BYTES``).
     :raises StoreError: if the directory cannot be opened (locked by another process,
         unreadable, or not a store).
     """
 
-    def __init__(self, path: Path | str | None) -> None:
+    def __init__(self, path: Path | str | None, *, min_free_bytes: int = 0) -> None:
         self.path = Path(path) if path is not None else None
+        self.min_free_bytes = min_free_bytes
         try:
             if self.path is not None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                self._store = ox.Store(str(self.path))
+                self._store: ox.Store | None = ox.Store(str(self.path))
             else:
                 self._store = ox.Store()
         except OSError as exc:
@@ -47,7 +65,9 @@ class OxigraphStore:
                 f"cannot open the store at {self.path}: {exc}",
                 hint="check the directory's permissions, or stop the other patrolkg process using it",
             ) from None
+        self._writable, self._closed = True, False
         self._write_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         # One process owns the directory, so the version and the lease live in memory.
         self._version: str | None = None
         self._lease = threading.RLock()
@@ -60,11 +80,14 @@ class OxigraphStore:
         """
         self = cls.__new__(cls)
         self.path = Path(path)
+        self.min_free_bytes = 0
         try:
             self._store = ox.Store.read_only(str(path))
         except OSError as exc:
             raise StoreError(f"cannot open the snapshot at {path}: {exc}") from None
+        self._writable, self._closed = False, False
         self._write_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._version = None
         self._lease = threading.RLock()
         return self
@@ -77,9 +100,9 @@ class OxigraphStore:
         if self.path is None:
             raise StoreError("an in-memory store has no snapshots")
         try:
-            self._store.backup(str(target))
+            self._engine().backup(str(target))
         except OSError as exc:
-            raise StoreError(f"cannot snapshot the store to {target}: {exc}") from None
+            raise StoreError(f"cannot snapshot the store: {self._private(exc)}") from None
 
     def __repr__(self) -> str:
         return f"OxigraphStore({str(self.path) if self.path else None!r})"
@@ -87,7 +110,80 @@ class OxigraphStore:
     @property
     def raw(self) -> ox.Store:
         """The underlying pyoxigraph store, for code inside patrolkg that needs it."""
-        return self._store
+        return self._engine()
+
+    # -- the engine, reopened after a failed write --------------------------------------
+
+    def _engine(self) -> ox.Store:
+        store = self._store
+        if store is None:
+            if self._closed:
+                raise StoreError("the store is closed")
+            with self._open_lock:
+                store = self._store if self._store is not None else self._reopen()
+        return store
+
+    def _reopen(self) -> ox.Store:
+        """Open the directory again after the engine failed a write: for writing if it
+        can be, else read-only (another reference to the failed engine may still be
+        alive for a moment: a query being read)."""
+        assert self.path is not None
+        try:
+            store = ox.Store(str(self.path))
+            self._writable = True
+            log.warning("the store was reopened after a failed write; writes resume")
+        except OSError as exc:
+            try:
+                store = ox.Store.read_only(str(self.path))
+            except OSError:
+                raise StoreError(
+                    f"the store is being reopened after a failed write: {self._private(exc)}",
+                    hint="retry in a moment; if it lasts, restart the server",
+                ) from None
+            self._writable = False
+        self._store = store
+        return store
+
+    def _private(self, error: OSError) -> str:
+        """The engine's message without the server's paths (it is sent to clients)."""
+        text = str(error)
+        if self.path is not None:
+            text = text.replace(str(self.path.resolve()), "<store>").replace(str(self.path), "<store>")
+        return _PATH.sub("<path>", text)
+
+    def _check_writable(self) -> None:
+        """Refuse a write the store's directory or disk cannot take, before the engine
+        sees it (an engine that failed a write refuses all later ones until reopened).
+
+        :raises StoreError: naming the cause and what to do; nothing was written.
+        """
+        if self.path is None:
+            return
+        if not self._writable:  # read-only since a write failed: try to open it for writing
+            self._store = None
+            self._engine()
+            if not self._writable:
+                raise StoreError(
+                    "the store is open read-only since a write failed; nothing was written",
+                    hint="make the store's directory writable and its disk not full; writes resume by themselves",
+                )
+        try:
+            stats = os.statvfs(self.path)
+            probe = self.path / f".write-probe-{os.getpid()}"
+            os.close(os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write the store: {exc.strerror or exc}; nothing was written",
+                hint="make the store's directory writable by the server (reads go on meanwhile)",
+            ) from None
+        free = stats.f_bavail * stats.f_frsize
+        if free < self.min_free_bytes:
+            raise StoreError(
+                f"cannot write the store: No space left on device (the store's disk has {free / 2**20:.1f} MiB free, "
+                f"writes need {self.min_free_bytes / 2**20:.1f} MiB); nothing was written",
+                hint="free space on the store's disk, or lower PATROLKG_MIN_FREE_BYTES; reads go on meanwhile",
+            )
 
     def query(
         self,
@@ -105,29 +201,29 @@ class OxigraphStore:
         elif not query_has_dataset(sparql):
             options["use_default_graph_as_union"] = True
         try:
-            return self._store.query(sparql, **options)
+            return self._engine().query(sparql, **options)
         except SyntaxError as exc:
             raise syntax_error(exc) from None
         except OSError as exc:
             raise StoreError(f"cannot read the store: {exc}") from None
 
     def graph_names(self) -> list[str]:
-        names = (g for g in self._store.named_graphs() if isinstance(g, ox.NamedNode))
-        return sorted(g.value for g in names if next(iter(self._store.quads_for_pattern(None, None, None, g)), None) is not None)
+        names = (g for g in self._engine().named_graphs() if isinstance(g, ox.NamedNode))
+        return sorted(g.value for g in names if next(iter(self._engine().quads_for_pattern(None, None, None, g)), None) is not None)
 
     def triple_count(self, graph: str | None = None) -> int:
         if graph is None:
-            return len(self._store)
+            return len(self._engine())
         query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-        return int(next(iter(self._store.query(query)))["n"].value)
+        return int(next(iter(self._engine().query(query)))["n"].value)
 
     def quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
         name = ox.NamedNode(graph) if graph is not None else None
-        return self._store.quads_for_pattern(None, None, None, name)
+        return self._engine().quads_for_pattern(None, None, None, name)
 
     def quads_in(self, graph: str | None) -> Iterator[ox.Quad]:
         name = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
-        return self._store.quads_for_pattern(None, None, None, name)
+        return self._engine().quads_for_pattern(None, None, None, name)
 
     def replace_graphs(self, graphs: Mapping[str, Iterable[ox.Triple]], drop: Iterable[str] = ()) -> None:
         # One SPARQL update is one transaction in Oxigraph: readers see all of it or
@@ -170,10 +266,10 @@ class OxigraphStore:
         return self._lease
 
     def quads_with_subjects(self, nodes: Iterable[str]) -> list[ox.Quad]:
-        return [q for iri in set(nodes) for q in self._store.quads_for_pattern(ox.NamedNode(iri), None, None, None)]
+        return [q for iri in set(nodes) for q in self._engine().quads_for_pattern(ox.NamedNode(iri), None, None, None)]
 
     def quads_with_objects(self, nodes: Iterable[str]) -> list[ox.Quad]:
-        return [q for iri in set(nodes) for q in self._store.quads_for_pattern(None, None, ox.NamedNode(iri), None)]
+        return [q for iri in set(nodes) for q in self._engine().quads_for_pattern(None, None, ox.NamedNode(iri), None)]
 
     def _update(self, sparql: str, *, expect_version: str | None = None, new_version: str | None = None) -> bool:
         """Run one update (an empty one only changes the version); with ``new_version``,
@@ -182,20 +278,28 @@ class OxigraphStore:
             if new_version is not None and self._version != expect_version:
                 return False
             if sparql:
+                self._check_writable()
                 try:
-                    self._store.update(sparql)
+                    self._engine().update(sparql)
                 except OSError as exc:
-                    raise StoreError(f"cannot write the store: {exc}", hint="nothing was written") from None
+                    # The engine refuses every write after this one until it is reopened.
+                    log.error("the engine failed a write (it is reopened at its next use): %s", exc)
+                    self._store = None
+                    raise StoreError(
+                        f"cannot write the store: {self._private(exc)}; nothing was written",
+                        hint="free space on the store's disk, or make its directory writable; writes resume by themselves",
+                    ) from None
             self._version = new_version or uuid.uuid4().hex
             return True
 
     def close(self) -> None:
         if self.path is not None:
             try:
-                self._store.flush()
+                if self._store is not None:
+                    self._store.flush()
             except OSError:
                 pass
-        del self._store
+        self._store, self._closed = None, True
 
 
 def _insert_data(graph: str, lines: list[str]) -> str:

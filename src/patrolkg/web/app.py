@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +18,7 @@ from ..settings import Settings
 from ..errors import StoreUnavailable
 from ..store import OxigraphStore, RemoteStore, Store, open_configured_store, store_limitations
 from ..submissions import Submissions
+from ..tokens import WriteTokens, expiring
 from ..workers import ProcessExecutor
 from ..writes import Writer
 from .errors import install_error_handlers
@@ -57,6 +60,17 @@ def _prepare(store: Store, *, seed: bool) -> None:
         log.error("%s; answering 503 until it does (if the store is empty, run `patrolkg load --store-url ...` then)", error)
 
 
+def _write_tokens(settings: Settings) -> WriteTokens:
+    """The write tokens, with a warning for those about to expire.
+
+    :raises patrolkg.errors.ConfigError: the token file is missing or malformed.
+    """
+    tokens = WriteTokens(settings.write_token, settings.write_tokens_file)
+    for entry in expiring(tokens.entries(), timedelta(days=7)):
+        log.warning("the write token of %s expires on %s", entry.name, entry.line().split(":", 2)[2])
+    return tokens
+
+
 def warm_up() -> None:
     """Compile the shapes and close the ontology once, before the first request needs them."""
     from ..reasoning import bundled_schema_closure
@@ -80,8 +94,12 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else open_configured_store(settings)
         _prepare(opened, seed=seed)
-        warm_up()
         executor = _executor_for(opened, settings)
+        if isinstance(executor, ProcessExecutor):
+            executor.start()  # the workers import patrolkg while the server starts
+        # The first write needs the compiled shapes and the ontology's closure: made in
+        # the background, so that the server answers at once.
+        threading.Thread(target=warm_up, name="patrolkg-warm-up", daemon=True).start()
         writer = Writer(opened, on_commit=executor.notify_write)
         app.state.services = Services(
             settings=settings,
@@ -89,6 +107,7 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
             executor=executor,
             writer=writer,
             submissions=Submissions(opened, writer),
+            tokens=_write_tokens(settings),
         )
         try:
             yield

@@ -14,4 +14,11 @@ router = APIRouter()
 
 @router.get("/health", tags=["service"], summary="Is the service up, and how big is the store?")
 def health(svc: Services = Depends(services)) -> dict[str, object]:
-    return {"status": "ok", "version": __version__, "graphs": len(svc.store.graph_names())}
+    """``status`` is ``ok``, or ``degraded`` with the ``problem`` (the service answers,
+    but not as designed: queries read the store from the server process because no
+    snapshot can be made for the query workers, usually a full or read-only disk)."""
+    problem = svc.executor.problem()
+    answer: dict[str, object] = {"status": "degraded" if problem else "ok", "version": __version__, "graphs": len(svc.store.graph_names())}
+    if problem:
+        answer["problem"] = problem
+    return answer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -11,15 +11,23 @@ from ..execution import Limits, QueryRequest, QueryResponse
 from ..settings import Settings
 from ..store import Store
 from ..submissions import Submissions
+from ..tokens import WriteTokens
 from ..writes import Writer
 
 __all__ = ["Executor", "Services", "services"]
 
 
 class Executor(Protocol):
+    """Runs queries (and stages updates) off the event loop, under the timeout:
+    :class:`patrolkg.execution.ThreadExecutor` or :class:`patrolkg.workers.ProcessExecutor`."""
+
     async def run(self, request: QueryRequest) -> QueryResponse: ...
 
+    def stage_update(self, update: str, **options: Any) -> Any: ...
+
     def notify_write(self) -> None: ...
+
+    def problem(self) -> str | None: ...
 
     def close(self) -> None: ...
 
@@ -31,6 +39,7 @@ class Services:
     executor: Executor
     writer: Writer
     submissions: Submissions
+    tokens: WriteTokens
 
     @property
     def limits(self) -> Limits:

@@ -113,7 +113,7 @@ async def _update_post(request: Request, writer: str = Depends(writer_name)) -> 
     svc = services(request)
     try:
         outcome = await run_in_threadpool(
-            apply_update, svc.store, svc.writer, update, using=using, using_named=using_named, base_iri=str(request.url_for("update_post"))
+            apply_update, svc.store, svc.writer, update, using=using, using_named=using_named, base_iri=str(request.url_for("update_post")), stage=svc.executor.stage_update
         )
     except ForbiddenOperation as error:
         # Here it is always a policy refusal of a well-formed update (LOAD, or a write

@@ -1,0 +1,90 @@
+"""Serving the app: uvicorn with httptools and uvloop, and clients that stall cut off.
+
+uvicorn closes an idle keep-alive connection, but sets no timer on a new connection or
+on a request whose headers or body never finish: a slow-loris client could hold a
+connection, and a file descriptor, forever. :class:`GuardedProtocol` gives each
+connection ``PATROLKG_CLIENT_TIMEOUT`` seconds to send a request's headers (from the
+moment it opens, or from the previous response), and as long again for each pause
+while it sends the body; past that, the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["GuardedProtocol", "guarded_protocol", "run"]
+
+log = logging.getLogger("patrolkg.web")
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline on reading each request."""
+
+    #: Seconds a client may take for a request's headers, or pause within its body.
+    client_timeout = 15.0
+
+    _guard: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._guard = self.loop.call_later(self.client_timeout, self._stalled)
+
+    def _disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
+
+    def _stalled(self) -> None:
+        self._guard = None
+        if not self.transport.is_closing():
+            log.info("closed a connection from %s that sent no whole request within %gs (PATROLKG_CLIENT_TIMEOUT)", self.client and self.client[0], self.client_timeout)
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        self._arm()  # now for the body: each pause may last as long
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._arm()
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()  # the app has the request; its answer may take what it takes
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection
+
+
+def guarded_protocol(client_timeout: float) -> type[GuardedProtocol]:
+    """:class:`GuardedProtocol` with its own timeout (uvicorn takes a class)."""
+    return type("GuardedProtocol", (GuardedProtocol,), {"client_timeout": client_timeout})
+
+
+def run(app: Any, *, host: str, port: int, client_timeout: float, log_level: str) -> None:
+    """Serve ``app`` until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=guarded_protocol(client_timeout),
+        loop="auto",  # uvloop where installed
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+    )
