@@ -12,7 +12,7 @@ import pyoxigraph as ox
 import pytest
 from fastapi.testclient import TestClient
 
-from patrolkg.errors import QuerySyntaxError, QueryTimeout
+from patrolkg.errors import NotAcceptable, QuerySyntaxError, QueryTimeout
 from patrolkg.execution import Limits, QueryRequest
 from patrolkg.settings import Settings
 from patrolkg.store import OxigraphStore, Store
@@ -127,3 +127,25 @@ def test_cors_allows_cross_site_reads_without_credentials(seeded_store: Store) -
             headers={"Origin": "https://analyst.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
         )
         assert "authorization" not in write.headers.get("access-control-allow-headers", "").lower()
+
+
+def test_big_answers_and_errors_cross_the_pipe_under_uvloop(tmp_path: Path) -> None:
+    """The server runs on uvloop, whose add_reader turns the pipe non-blocking: answers
+    larger than the pipe's buffer, after errors, must still arrive whole."""
+    uvloop = pytest.importorskip("uvloop")
+    store = _filled(tmp_path / "store", size=20000)
+    executor = ProcessExecutor(store, Limits(timeout=30.0, max_rows=100_000), workers=2)
+    everything = QueryRequest("SELECT * WHERE { ?s ?p ?o }", accept="application/sparql-results+json")
+
+    async def scenario() -> None:
+        for _ in range(3):
+            with pytest.raises(NotAcceptable):
+                await executor.run(QueryRequest("DESCRIBE <http://example.org/1>", accept="application/sparql-results+json"))
+            answers = await asyncio.gather(*(executor.run(everything) for _ in range(3)))
+            assert all(answer.rows == 20000 and len(answer.body) > 1_000_000 for answer in answers)
+
+    try:
+        uvloop.run(scenario())
+    finally:
+        executor.close()
+        store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from json.encoder import encode_basestring
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -48,6 +49,47 @@ def _json_term(term: Term) -> dict[str, object]:
         "type": "triple",
         "value": {"subject": _json_term(term.subject), "predicate": _json_term(term.predicate), "object": _json_term(term.object)},
     }
+
+
+def _json_text(term: Term) -> str:
+    """:func:`_json_term`, written as JSON text (built directly: the hot loop of big results)."""
+    kind = type(term)
+    if kind is ox.NamedNode:
+        return '{"type":"uri","value":' + _string(term.value) + "}"
+    if kind is ox.Literal:
+        value = '{"type":"literal","value":' + _string(term.value)
+        if term.language:
+            return value + ',"xml:lang":' + _string(term.language) + "}"
+        datatype = term.datatype.value
+        return value + "}" if datatype == _XSD_STRING else value + ',"datatype":' + _string(datatype) + "}"
+    if kind is ox.BlankNode:
+        return '{"type":"bnode","value":' + _string(term.value) + "}"
+    return json.dumps(_json_term(term), ensure_ascii=False, separators=(",", ":"))
+
+
+#: A JSON string literal, non-ASCII kept (json.dumps's own C encoder, without its
+#: per-call set-up).
+_string: Callable[[str], str] = encode_basestring
+
+
+def _cached(write: Callable[[Term], str]) -> Callable[[Term], str]:
+    """``write`` with a memory of the terms it wrote: results repeat their IRIs (types,
+    predicates, the same event in every row), and the cache halves the work."""
+    cache: dict[Term, str] = {}
+
+    def cached(term: Term) -> str:
+        text = cache.get(term)
+        if text is None:
+            text = write(term)
+            if len(cache) < _CACHE_TERMS:
+                cache[term] = text
+        return text
+
+    return cached
+
+
+#: Most distinct terms remembered while one result is written.
+_CACHE_TERMS = 50_000
 
 
 def _xml_term(term: Term) -> str:
@@ -111,28 +153,31 @@ def write_solutions(
     names = [v.value for v in solutions.variables]
     rows, truncated = _limited(solutions, limit, check)
     if media_type == "application/sparql-results+json":
-        bindings = [{n: _json_term(r[n]) for n in names if r[n] is not None} for r in rows]
-        body = json.dumps({"head": {"vars": names}, "results": {"bindings": bindings}}, ensure_ascii=False).encode()
+        term = _cached(_json_text)
+        keys = [json.dumps(n, ensure_ascii=False) + ":" for n in names]
+        bindings = ",".join("{" + ",".join(k + term(v) for k, v in zip(keys, row) if v is not None) + "}" for row in rows)
+        head = json.dumps({"vars": names}, ensure_ascii=False, separators=(",", ":"))
+        body = ('{"head":' + head + ',"results":{"bindings":[' + bindings + "]}}").encode()
     elif media_type == "application/sparql-results+xml":
+        term = _cached(_xml_term)
+        opening = [f"<binding name={quoteattr(n)}>" for n in names]
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>']
         out += [f"<variable name={quoteattr(n)}/>" for n in names]
         out.append("</head><results>")
-        for r in rows:
-            out.append("<result>")
-            out += [f"<binding name={quoteattr(n)}>{_xml_term(r[n])}</binding>" for n in names if r[n] is not None]
-            out.append("</result>")
+        for row in rows:
+            out.append("<result>" + "".join(o + term(v) + "</binding>" for o, v in zip(opening, row) if v is not None) + "</result>")
         out.append("</results></sparql>\n")
         body = "".join(out).encode()
     elif media_type == "text/csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(names)
-        for r in rows:
-            writer.writerow([_csv_term(r[n]) for n in names])
+        writer.writerows([_csv_term(v) for v in row] for row in rows)
         body = buffer.getvalue().encode()
     elif media_type == "text/tab-separated-values":
+        term = _cached(str)
         lines = ["\t".join(f"?{n}" for n in names)]
-        lines += ["\t".join(_tsv_term(r[n]) for n in names) for r in rows]
+        lines += ["\t".join("" if v is None else term(v) for v in row) for row in rows]
         body = ("\n".join(lines) + "\n").encode()
     else:
         raise ValueError(f"not a SELECT results media type: {media_type}")

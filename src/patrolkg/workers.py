@@ -265,6 +265,7 @@ class ProcessExecutor:
             raise _timeout(what, seconds) from None
         finally:
             loop.remove_reader(fd)
+            os.set_blocking(fd, True)  # uvloop's add_reader made it non-blocking; recv needs it blocking
         return worker.conn.recv()  # type: ignore[no-any-return]
 
     # -- queries ---------------------------------------------------------------------
@@ -296,7 +297,9 @@ class ProcessExecutor:
             worker.conn.send((str(snapshot), request))
             status, payload = await self._receive(worker, self.limits.timeout, "query")
             healthy = True
-        except (EOFError, OSError):
+        except (EOFError, OSError) as error:
+            worker.process.join(1)
+            log.error("a query worker failed (%r; exit code %s) running: %.300s", error, worker.process.exitcode, getattr(request, "text", request))
             raise StoreError("a query worker died while running the query", hint="retry; if it repeats, the query crashes the engine") from None
         finally:
             if healthy:
