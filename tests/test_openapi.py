@@ -157,3 +157,20 @@ def test_the_documented_422_is_the_validation_report(description: dict[str, obje
         if status == "422"
     }
     assert not any(ref.endswith("/HTTPValidationError") for ref in refs), refs
+
+
+# --- what the exploration found ------------------------------------------------------------
+
+
+@pytest.fixture
+def writable(bundle_store: Store) -> Iterator[TestClient]:
+    app = create_app(Settings.from_env({}, write_token="olga:" + SECRET), store=seeded(bundle_store, open_store(None)), seed=False)
+    with TestClient(app, headers={"Authorization": "Bearer " + SECRET}) as client:
+        yield client
+
+
+def test_a_reconciliation_batch_can_be_posted_as_multipart_form_data(writable: TestClient) -> None:
+    # It was a 500: request.form() needs python-multipart, which was not a dependency.
+    response = writable.post("/reconcile", files={"queries": (None, '{"q0": {"query": "Japan", "type": "pk:State"}}')})
+    assert response.status_code == 200, response.text
+    assert response.json()["q0"]["result"][0]["id"] == "state/japan"
