@@ -174,3 +174,10 @@ def test_a_reconciliation_batch_can_be_posted_as_multipart_form_data(writable: T
     response = writable.post("/reconcile", files={"queries": (None, '{"q0": {"query": "Japan", "type": "pk:State"}}')})
     assert response.status_code == 200, response.text
     assert response.json()["q0"]["result"][0]["id"] == "state/japan"
+
+
+def test_a_suggest_cursor_of_other_digits_is_a_400(writable: TestClient) -> None:
+    # It was a 500: "¹".isdigit() is true, and int("¹") fails.
+    response = writable.get("/reconcile/suggest/type", params={"prefix": "Sta", "cursor": "¹"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_cursor"

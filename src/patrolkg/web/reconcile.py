@@ -356,7 +356,7 @@ def preview(request: Request, id: str = "", svc: Services = Depends(services)) -
 
 def _cursor(request: Request) -> int:
     raw = request.query_params.get("cursor", "0") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "¹".isdigit(), but int("¹") fails
         raise HttpError(400, "bad_cursor", "cursor must be a non-negative integer")
     return int(raw)
 
