@@ -181,3 +181,10 @@ def test_a_suggest_cursor_of_other_digits_is_a_400(writable: TestClient) -> None
     response = writable.get("/reconcile/suggest/type", params={"prefix": "Sta", "cursor": "¹"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_cursor"
+
+
+def test_a_preview_of_an_id_with_a_line_break_says_there_is_no_such_entity(writable: TestClient) -> None:
+    # It was a 400 with a SPARQL syntax error: the id went into a string literal unescaped.
+    response = writable.get("/reconcile/preview", params={"id": "state/japan\r\n"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
