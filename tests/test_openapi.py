@@ -188,3 +188,14 @@ def test_a_preview_of_an_id_with_a_line_break_says_there_is_no_such_entity(writa
     response = writable.get("/reconcile/preview", params={"id": "state/japan\r\n"})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_graph_whose_url_holds_a_line_break_is_written_and_read_like_any_other(writable: TestClient) -> None:
+    # It was a 404 to the PUT: Starlette's path parameters do not match across a line break.
+    note = b'<https://example.org/notes/1> <http://www.w3.org/2000/01/rdf-schema#comment> "a note" .\n'
+    assert writable.put("/store/notes%0Aone", content=note, headers={"Content-Type": "application/n-triples"}).status_code == 201
+    read = writable.get("/store/notes%0Aone", headers={"Accept": "application/n-triples"})
+    assert read.status_code == 200 and read.content == note
+    graphs = writable.get("/sparql", params={"query": "SELECT ?g WHERE { GRAPH ?g { <https://example.org/notes/1> ?p ?o } }", "format": "json"}).json()
+    assert [b["g"]["value"] for b in graphs["results"]["bindings"]] == ["http://testserver/store/notes%0Aone"]
+    assert writable.delete("/store/notes%0Aone").status_code == 204

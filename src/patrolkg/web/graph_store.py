@@ -35,6 +35,7 @@ from urllib.parse import quote
 import pyoxigraph as ox
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from .. import graphstore
 from ..errors import ForbiddenOperation, NotAcceptable, PatrolkgError, UnsupportedFormat
@@ -230,6 +231,22 @@ async def _delete(request: Request, graph: GraphName, writer: str) -> Response:
 
 # --- routes --------------------------------------------------------------------------
 
+
+class _GraphPath(Convertor[str]):
+    """Starlette's ``path`` across line breaks too: ``/store/a%0Ab`` names the graph
+    ``<.../store/a%0Ab>`` like any other URL, instead of matching no route (a 404 to a PUT)."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("graph_path", _GraphPath())  # before the routes below are compiled
+
 _INDIRECT_PARAMETERS = [
     {"name": "graph", "in": "query", "schema": {"type": "string"}, "description": "The IRI of the graph."},
     {"name": "default", "in": "query", "schema": {"type": "string"}, "allowEmptyValue": True, "description": "The default graph (give no value)."},
@@ -262,32 +279,32 @@ async def _store_delete(request: Request, writer: str = Depends(writer_name)) ->
     return await _delete(request, _required(_indirect_graph(request)), writer)
 
 
-@router.get("/store/{path:path}", name="graph_store_direct_get", summary="Read the graph named by this URL")
+@router.get("/store/{path:graph_path}", name="graph_store_direct_get", summary="Read the graph named by this URL")
 async def _direct_get(request: Request, path: str) -> Response:
     return await _get(request, _direct_graph(request))
 
 
-@router.head("/store/{path:path}", include_in_schema=False)
+@router.head("/store/{path:graph_path}", include_in_schema=False)
 async def _direct_head(request: Request, path: str) -> Response:
     return await _head(lambda: _get(request, _direct_graph(request), head=True))
 
 
-@router.put("/store/{path:path}", name="graph_store_direct_put", summary="Replace the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
+@router.put("/store/{path:graph_path}", name="graph_store_direct_put", summary="Replace the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
 async def _direct_put(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
     return await _put(request, _direct_graph(request), writer)
 
 
-@router.post("/store/{path:path}", name="graph_store_direct_post", summary="Merge triples into the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
+@router.post("/store/{path:graph_path}", name="graph_store_direct_post", summary="Merge triples into the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
 async def _direct_post(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
     return await _post(request, _direct_graph(request), writer)
 
 
-@router.delete("/store/{path:path}", name="graph_store_direct_delete", summary="Delete the graph named by this URL", status_code=204)
+@router.delete("/store/{path:graph_path}", name="graph_store_direct_delete", summary="Delete the graph named by this URL", status_code=204)
 async def _direct_delete(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
     return await _delete(request, _direct_graph(request), writer)
 
 
 @router.api_route("/store", methods=["PATCH"], include_in_schema=False)
-@router.api_route("/store/{path:path}", methods=["PATCH"], include_in_schema=False)
+@router.api_route("/store/{path:graph_path}", methods=["PATCH"], include_in_schema=False)
 async def _store_other(request: Request) -> None:
     raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed on the graph store", hint="use GET, HEAD, PUT, POST or DELETE", headers={"Allow": ALLOWED_METHODS})
