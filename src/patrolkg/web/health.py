@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from .. import __version__
+from . import openapi
 from .services import Services, services
 
 __all__ = ["router"]
@@ -12,6 +13,12 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/health", tags=["service"], summary="Is the service up, and how big is the store?")
+@router.get(
+    "/health",
+    tags=["service"],
+    summary="Is the service up, and how big is the store?",
+    response_model=None,
+    responses={200: openapi.json_response("Up: the version and the number of graphs.", "Health"), **openapi.errors(503)},
+)
 def health(svc: Services = Depends(services)) -> dict[str, object]:
     return {"status": "ok", "version": __version__, "graphs": len(svc.store.graph_names())}
