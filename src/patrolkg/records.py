@@ -107,7 +107,13 @@ def read_records(
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    r"""``text`` as the inside of a SPARQL string literal, which holds no bare quote,
+    backslash or line break.
+
+    >>> print(_escape('a "b" \\ c\r\nd'))
+    a \"b\" \\ c\r\nd
+    """
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _select(store: Store | ox.Store, sparql: str) -> ox.QuerySolutions:

@@ -23,6 +23,7 @@ from ..workers import ProcessExecutor
 from ..writes import Writer
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
+from .openapi import install_openapi
 from .services import Executor, Services
 
 __all__ = ["create_app", "warm_up"]
@@ -119,10 +120,15 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
     app = FastAPI(
         title="patrolkg",
         version=__version__,
-        description="SPARQL endpoint and Linked Data for the knowledge graph of the Russia–China joint bomber patrols.",
+        description=(
+            "SPARQL endpoint and Linked Data for the knowledge graph of the Russia–China joint bomber patrols. "
+            "Every error has one JSON shape (`Error`); a method a path does not take is answered 405 with `Allow`, "
+            "and an unexpected failure is a logged 500 in the same shape."
+        ),
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),

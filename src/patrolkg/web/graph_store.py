@@ -33,8 +33,9 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import pyoxigraph as ox
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from .. import graphstore
 from ..errors import ForbiddenOperation, NotAcceptable, PatrolkgError, UnsupportedFormat
@@ -42,6 +43,7 @@ from ..execution import GRAPH_MEDIA_TYPES
 from ..negotiation import choose
 from ..rdfio import rdf_format, serialize_triples
 from ..writes import GraphName
+from . import openapi
 from .auth import writer_name
 from .errors import HttpError, status_for
 from .services import services
@@ -230,64 +232,106 @@ async def _delete(request: Request, graph: GraphName, writer: str) -> Response:
 
 # --- routes --------------------------------------------------------------------------
 
-_INDIRECT_PARAMETERS = [
-    {"name": "graph", "in": "query", "schema": {"type": "string"}, "description": "The IRI of the graph."},
-    {"name": "default", "in": "query", "schema": {"type": "string"}, "allowEmptyValue": True, "description": "The default graph (give no value)."},
-]
-_RDF_BODY = {"required": True, "content": {media_type: {"schema": {"type": "string"}} for media_type in GRAPH_MEDIA_TYPES}}
+
+class _GraphPath(Convertor[str]):
+    """Starlette's ``path`` across line breaks too: ``/store/a%0Ab`` names the graph
+    ``<.../store/a%0Ab>`` like any other URL, instead of matching no route (a 404 to a PUT)."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
-@router.get("/store", name="graph_store_get", summary="Read a graph (graph=<iri> or default)", openapi_extra={"parameters": _INDIRECT_PARAMETERS})
+register_url_convertor("graph_path", _GraphPath())  # before the routes below are compiled
+
+
+
+def _indirect(example: str) -> dict[str, object]:
+    """The parameters naming the graph, with an example of the graph a method acts on."""
+    return {
+        "parameters": [
+            {"name": "graph", "in": "query", "schema": {"type": "string"}, "description": "The IRI of the graph.", "example": example},
+            {"name": "default", "in": "query", "schema": {"type": "string"}, "allowEmptyValue": True, "description": "The default graph (give no value)."},
+        ]
+    }
+
+
+_READING = _indirect("https://w3id.org/patrolkg/graph/links")
+_WRITING = _indirect("https://example.org/notes")
+_DIRECT_EXAMPLES = {"notes": {"summary": "The graph <.../store/notes>", "value": "notes"}}
+_NOTE = '@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n<https://example.org/notes/1> rdfs:comment "a note" .\n'
+_BODY_TYPES = (*GRAPH_MEDIA_TYPES, "application/trig", "application/n-quads")  # TriG and N-Quads without named graphs
+_RDF_BODY = {"required": True, "content": {**openapi.content(_BODY_TYPES), "text/turtle": {"schema": {"type": "string"}, "example": _NOTE}}}
+_POST_BODY = {**_RDF_BODY, "content": {**_RDF_BODY["content"], _MULTIPART: {"schema": {"type": "object", "description": "One RDF document per part, each with its Content-Type."}}}}
+
+_READ_OK = openapi.response("The graph's triples.", GRAPH_MEDIA_TYPES)
+_READ_ERRORS = openapi.errors(400, 404, 406, 503, described={404: "The graph holds no triples."})
+_READ = {200: _READ_OK, **_READ_ERRORS}
+_HEAD = {200: _READ_OK, **openapi.without_bodies(_READ_ERRORS)}  # _head answers an error without a body
+_WRITE_ERRORS = openapi.errors(400, 401, 403, 413, 415, 422, 503)
+_CREATED = openapi.response("The graph did not exist: created.")
+_CHANGED = openapi.response("The graph was changed.")
+_PUT = {201: _CREATED, 204: _CHANGED, **_WRITE_ERRORS}
+_POST_CREATING = {201: openapi.response("Created: the graph did not exist, or none was named (its new IRI is in Location).", headers={"Location": "The IRI of a graph the POST created for it."}), 204: _CHANGED, **_WRITE_ERRORS}
+_POST = {201: _CREATED, 204: _CHANGED, **_WRITE_ERRORS}
+_DELETE = {204: openapi.response("Deleted."), **openapi.errors(400, 401, 403, 404, 422, 503, described={404: "The graph holds no triples."})}
+
+
+@router.get("/store", name="graph_store_get", summary="Read a graph (graph=<iri> or default)", response_class=Response, responses=_READ, openapi_extra=_READING)
 async def _store_get(request: Request) -> Response:
     return await _get(request, _required(_indirect_graph(request)))
 
 
-@router.head("/store", include_in_schema=False)
+@router.head("/store", name="graph_store_head", summary="The headers a GET would answer", response_class=Response, responses=_HEAD, openapi_extra=_READING)
 async def _store_head(request: Request) -> Response:
     return await _head(lambda: _get(request, _required(_indirect_graph(request)), head=True))
 
 
-@router.put("/store", name="graph_store_put", summary="Replace a graph", status_code=204, openapi_extra={"parameters": _INDIRECT_PARAMETERS, "requestBody": _RDF_BODY})
+@router.put("/store", name="graph_store_put", summary="Replace a graph", status_code=204, responses=_PUT, openapi_extra={**_WRITING, "requestBody": _RDF_BODY})
 async def _store_put(request: Request, writer: str = Depends(writer_name)) -> Response:
     return await _put(request, _required(_indirect_graph(request)), writer)
 
 
-@router.post("/store", name="graph_store_post", summary="Merge triples into a graph, or create a new graph", status_code=204, openapi_extra={"parameters": _INDIRECT_PARAMETERS, "requestBody": _RDF_BODY})
+@router.post("/store", name="graph_store_post", summary="Merge triples into a graph, or create a new graph", status_code=204, responses=_POST_CREATING, openapi_extra={**_WRITING, "requestBody": _POST_BODY})
 async def _store_post(request: Request, writer: str = Depends(writer_name)) -> Response:
     return await _post(request, _indirect_graph(request), writer)
 
 
-@router.delete("/store", name="graph_store_delete", summary="Delete a graph", status_code=204, openapi_extra={"parameters": _INDIRECT_PARAMETERS})
+@router.delete("/store", name="graph_store_delete", summary="Delete a graph", status_code=204, responses=_DELETE, openapi_extra=_WRITING)
 async def _store_delete(request: Request, writer: str = Depends(writer_name)) -> Response:
     return await _delete(request, _required(_indirect_graph(request)), writer)
 
 
-@router.get("/store/{path:path}", name="graph_store_direct_get", summary="Read the graph named by this URL")
-async def _direct_get(request: Request, path: str) -> Response:
+@router.get("/store/{path:graph_path}", name="graph_store_direct_get", summary="Read the graph named by this URL", response_class=Response, responses=_READ)
+async def _direct_get(request: Request, path: str = Path(openapi_examples=_DIRECT_EXAMPLES)) -> Response:
     return await _get(request, _direct_graph(request))
 
 
-@router.head("/store/{path:path}", include_in_schema=False)
-async def _direct_head(request: Request, path: str) -> Response:
+@router.head("/store/{path:graph_path}", name="graph_store_direct_head", summary="The headers a GET would answer", response_class=Response, responses=_HEAD)
+async def _direct_head(request: Request, path: str = Path(openapi_examples=_DIRECT_EXAMPLES)) -> Response:
     return await _head(lambda: _get(request, _direct_graph(request), head=True))
 
 
-@router.put("/store/{path:path}", name="graph_store_direct_put", summary="Replace the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
-async def _direct_put(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
+@router.put("/store/{path:graph_path}", name="graph_store_direct_put", summary="Replace the graph named by this URL", status_code=204, responses=_PUT, openapi_extra={"requestBody": _RDF_BODY})
+async def _direct_put(request: Request, path: str = Path(openapi_examples=_DIRECT_EXAMPLES), writer: str = Depends(writer_name)) -> Response:
     return await _put(request, _direct_graph(request), writer)
 
 
-@router.post("/store/{path:path}", name="graph_store_direct_post", summary="Merge triples into the graph named by this URL", status_code=204, openapi_extra={"requestBody": _RDF_BODY})
-async def _direct_post(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
+@router.post("/store/{path:graph_path}", name="graph_store_direct_post", summary="Merge triples into the graph named by this URL", status_code=204, responses=_POST, openapi_extra={"requestBody": _POST_BODY})
+async def _direct_post(request: Request, path: str = Path(openapi_examples=_DIRECT_EXAMPLES), writer: str = Depends(writer_name)) -> Response:
     return await _post(request, _direct_graph(request), writer)
 
 
-@router.delete("/store/{path:path}", name="graph_store_direct_delete", summary="Delete the graph named by this URL", status_code=204)
-async def _direct_delete(request: Request, path: str, writer: str = Depends(writer_name)) -> Response:
+@router.delete("/store/{path:graph_path}", name="graph_store_direct_delete", summary="Delete the graph named by this URL", status_code=204, responses=_DELETE)
+async def _direct_delete(request: Request, path: str = Path(openapi_examples=_DIRECT_EXAMPLES), writer: str = Depends(writer_name)) -> Response:
     return await _delete(request, _direct_graph(request), writer)
 
 
 @router.api_route("/store", methods=["PATCH"], include_in_schema=False)
-@router.api_route("/store/{path:path}", methods=["PATCH"], include_in_schema=False)
+@router.api_route("/store/{path:graph_path}", methods=["PATCH"], include_in_schema=False)
 async def _store_other(request: Request) -> None:
     raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed on the graph store", hint="use GET, HEAD, PUT, POST or DELETE", headers={"Allow": ALLOWED_METHODS})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from .. import __version__
+from . import openapi
 from .services import Services, services
 
 __all__ = ["router"]
@@ -12,7 +13,13 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/health", tags=["service"], summary="Is the service up, and how big is the store?")
+@router.get(
+    "/health",
+    tags=["service"],
+    summary="Is the service up, and how big is the store?",
+    response_model=None,
+    responses={200: openapi.json_response("Up: the version and the number of graphs.", "Health"), **openapi.errors(503)},
+)
 def health(svc: Services = Depends(services)) -> dict[str, object]:
     """``status`` is ``ok``, or ``degraded`` with the ``problem`` (the service answers,
     but not as designed: queries read the store from the server process because no

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 
 import pyoxigraph as ox
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ..namespaces import GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH, PK, PREFIXES
 from ..negotiation import choose
 from ..rdfio import RDF_FORMATS, serialize_triples
 from ..store import Store
-from . import pages
+from . import openapi, pages
 from .errors import error_response
 from .services import Services, services
 from .void import VOID_PREFIXES, void_description
@@ -369,8 +369,33 @@ def _site(request: Request, svc: Services) -> pages.Site:
     return pages.Site(root=request.scope.get("root_path", "").rstrip("/"), base_iri=svc.settings.base_iri)
 
 
-@router.api_route("/id/{path:path}", methods=["GET", "HEAD"], tags=["linked data"], summary="Dereference a patrolkg identifier")
-def entity(path: str, request: Request, svc: Services = Depends(services)) -> Response:
+# --- routes: GET and HEAD of each are two operations with the same declarations ---------
+
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "schema": {"type": "string", "enum": sorted(_FORMAT_NAMES)},
+    "description": "The representation, overriding Accept.",
+}
+_NOT_ACCEPTABLE = openapi.errors(406, 503)
+_NOT_FOUND = openapi.response("Nothing is known by that IRI: a small HTML page for browsers, the error shape for everyone else.", ("application/json", _HTML), openapi.ref("Error"))
+
+
+def _declared(summary: str, offered: Sequence[str], description: str, *, not_found: bool = True) -> dict[str, object]:
+    responses: dict[int | str, dict[str, object]] = {200: openapi.response(description, offered), **_NOT_ACCEPTABLE}
+    if not_found:
+        responses[404] = _NOT_FOUND
+    return {"tags": ["linked data"], "summary": summary, "response_class": Response, "responses": responses, "openapi_extra": {"parameters": [_FORMAT]}}
+
+
+_ENTITY = _declared("Dereference a patrolkg identifier", ENTITY_TYPES, "The entity: an HTML page, or its description (both ways, with its neighbours' labels) in RDF.")
+_ONTOLOGY = _declared("The patrolkg ontology", ENTITY_TYPES, "The ontology: an HTML page listing each term, or the ontology graph in RDF.")
+_VOID = _declared("VoID description of the dataset", VOID_TYPES, "The VoID description, in RDF.", not_found=False)
+
+
+@router.head("/id/{path:path}", **_ENTITY)  # type: ignore[arg-type]
+@router.get("/id/{path:path}", **_ENTITY)  # type: ignore[arg-type]
+def entity(request: Request, path: str = Path(openapi_examples={"japan": {"summary": "A state", "value": "state/japan"}}), svc: Services = Depends(services)) -> Response:
     """The entity ``<base_iri>id/{path}``: an HTML page or its description in RDF."""
     site = _site(request, svc)
     media_type = negotiate(request, ENTITY_TYPES)
@@ -390,7 +415,8 @@ def entity(path: str, request: Request, svc: Services = Depends(services)) -> Re
     return _rdf_response(triples, media_type, id_prefixes(triples, svc.settings.base_iri))
 
 
-@router.api_route("/ontology", methods=["GET", "HEAD"], tags=["linked data"], summary="The patrolkg ontology")
+@router.head("/ontology", **_ONTOLOGY)  # type: ignore[arg-type]
+@router.get("/ontology", **_ONTOLOGY)  # type: ignore[arg-type]
 def ontology(request: Request, svc: Services = Depends(services)) -> Response:
     """The whole ontology graph; the HTML page lists each class and property under its own anchor."""
     site = _site(request, svc)
@@ -406,7 +432,8 @@ def ontology(request: Request, svc: Services = Depends(services)) -> Response:
     return _rdf_response(triples, media_type, id_prefixes(triples, svc.settings.base_iri))
 
 
-@router.api_route("/.well-known/void", methods=["GET", "HEAD"], tags=["linked data"], summary="VoID description of the dataset")
+@router.head("/.well-known/void", **_VOID)  # type: ignore[arg-type]
+@router.get("/.well-known/void", **_VOID)  # type: ignore[arg-type]
 def void_document(request: Request, svc: Services = Depends(services)) -> Response:
     """The dataset, its named graphs, class partitions and the link set to Wikidata, in VoID."""
     media_type = negotiate(request, VOID_TYPES)

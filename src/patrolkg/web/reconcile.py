@@ -37,7 +37,7 @@ from ..namespaces import ONTOLOGY_GRAPH, PK, PREFIXES
 from ..reconcile import Candidate, EntityIndex, Query, Record, normalize
 from ..records import SAME_AS, names_of, read_records
 from ..store import Store
-from . import pages
+from . import openapi, pages
 from .errors import HttpError
 from .services import Services, services
 
@@ -289,8 +289,32 @@ async def _answer_batch(request: Request, svc: Services, text: str) -> Response:
 
 # ------------------------------------------------------------------ routes
 
+_JSONP = "application/javascript"
+_CALLBACK_PARAMETER = {"name": "callback", "in": "query", "schema": {"type": "string"}, "description": "Answer as JSONP: the name of the JavaScript function to call."}
+_BATCH_EXAMPLE = '{"q0": {"query": "Japan", "type": "pk:State"}}'
+_BATCH_ERRORS = openapi.errors(400, 413, 503, described={413: f"The batch holds more than {MAX_BATCH} queries (the manifest's batchSize)."})
 
-@router.get("", summary="The service manifest, or the answers to a batch of reconciliation queries (queries=)")
+
+def _answers(description: str, json_schema: dict[str, object]) -> dict[str, object]:
+    """JSON, or JSONP when the request names a callback (:func:`_json`)."""
+    return openapi.response(description, (openapi.JSON, _JSONP), json_schema)
+
+
+_SUGGEST: dict[str, Any] = {
+    "responses": {200: _answers("The matches, a page at a time.", openapi.ref("Suggestions")), **openapi.errors(400, 503, described={400: "cursor is not a non-negative integer, or callback is not a JavaScript name."})},
+    "openapi_extra": {"parameters": [{"name": "cursor", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "How many matches to skip."}, _CALLBACK_PARAMETER]},
+}
+
+
+@router.get(
+    "",
+    summary="The service manifest, or the answers to a batch of reconciliation queries (queries=)",
+    responses={
+        200: _answers("The manifest, or the candidates for each query of the batch.", {"anyOf": [openapi.ref("ReconciliationManifest"), openapi.ref("ReconciliationResults")]}),
+        **_BATCH_ERRORS,
+    },
+    openapi_extra={"parameters": [{"name": "queries", "in": "query", "schema": {"type": "string"}, "description": "A batch of queries (JSON); without it, the manifest.", "example": _BATCH_EXAMPLE}, _CALLBACK_PARAMETER]},
+)
 async def reconcile_get(request: Request, svc: Services = Depends(services)) -> Response:
     queries = request.query_params.get("queries")
     if queries is not None:
@@ -299,7 +323,21 @@ async def reconcile_get(request: Request, svc: Services = Depends(services)) -> 
     return _json(request, manifest(_base_url(request), id_space=_id_space(svc), type_names=type_names))
 
 
-@router.post("", summary="Answer a batch of reconciliation queries sent as the form field queries")
+@router.post(
+    "",
+    summary="Answer a batch of reconciliation queries sent as the form field queries",
+    responses={200: _answers("The candidates for each query of the batch.", openapi.ref("ReconciliationResults")), **_BATCH_ERRORS, **openapi.errors(415)},
+    openapi_extra={
+        "parameters": [_CALLBACK_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {
+                form: {"schema": {"type": "object", "properties": {"queries": {"type": "string", "description": "The batch (JSON)."}}, "required": ["queries"]}, "example": {"queries": _BATCH_EXAMPLE}}
+                for form in ("application/x-www-form-urlencoded", "multipart/form-data")
+            },
+        },
+    },
+)
 async def reconcile_post(request: Request, svc: Services = Depends(services)) -> Response:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     body = await request.body()
@@ -342,7 +380,12 @@ def _preview_html(record: Record, names: Mapping[str, str], site: pages.Site) ->
     )
 
 
-@router.get("/preview", response_class=HTMLResponse, summary="A small HTML preview of one entity, for an iframe")
+@router.get(
+    "/preview",
+    response_class=HTMLResponse,
+    summary="A small HTML preview of one entity, for an iframe",
+    responses={404: openapi.response("patrolkg holds no such entity (a small HTML page).", ("text/html",)), **openapi.errors(503)},
+)
 def preview(request: Request, id: str = "", svc: Services = Depends(services)) -> HTMLResponse:
     id_space = _id_space(svc)
     iri = id if id.startswith(("http://", "https://")) else id_space + id.lstrip("/")
@@ -356,12 +399,12 @@ def preview(request: Request, id: str = "", svc: Services = Depends(services)) -
 
 def _cursor(request: Request) -> int:
     raw = request.query_params.get("cursor", "0") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "¹".isdigit(), but int("¹") fails
         raise HttpError(400, "bad_cursor", "cursor must be a non-negative integer")
     return int(raw)
 
 
-@router.get("/suggest/entity", summary="Entities whose name starts with prefix")
+@router.get("/suggest/entity", summary="Entities whose name starts with prefix", **_SUGGEST)
 def suggest_entity(request: Request, prefix: str = "", svc: Services = Depends(services)) -> Response:
     index, names = _index(svc.store, _id_space(svc))
     id_space = _id_space(svc)
@@ -408,12 +451,12 @@ def _suggest_terms(request: Request, terms: Sequence[tuple[str, str, str | None]
     return _json(request, {"result": result})
 
 
-@router.get("/suggest/type", summary="The ontology's classes whose name starts with prefix")
+@router.get("/suggest/type", summary="The ontology's classes whose name starts with prefix", **_SUGGEST)
 def suggest_type(request: Request, prefix: str = "", svc: Services = Depends(services)) -> Response:
     return _suggest_terms(request, _ontology_terms(svc.store, [_OWL + "Class"]), prefix)
 
 
-@router.get("/suggest/property", summary="Properties whose name starts with prefix")
+@router.get("/suggest/property", summary="Properties whose name starts with prefix", **_SUGGEST)
 def suggest_property(request: Request, prefix: str = "", svc: Services = Depends(services)) -> Response:
     terms = _ontology_terms(svc.store, [_OWL + "ObjectProperty", _OWL + "DatatypeProperty"])
     known = {iri for iri, _, _ in terms}

@@ -29,8 +29,9 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ForbiddenOperation, NotAcceptable
-from ..execution import GRAPH_MEDIA_TYPES, QueryRequest
+from ..execution import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, QueryRequest
 from ..negotiation import choose
+from . import openapi
 from .errors import HttpError
 from .protocol import Pairs, content_type, form_pairs, graph_iris, not_utf8, require_utf8
 from .service_description import describe, serialize_description
@@ -175,19 +176,41 @@ async def _service_description(request: Request, formats: Sequence[str]) -> Resp
 
 # --- routes ------------------------------------------------------------------------
 
+_EXAMPLE_QUERY = "PREFIX pk: <https://w3id.org/patrolkg/ontology#> SELECT ?patrol ?ordinal WHERE { ?patrol a pk:JointPatrol ; pk:ordinal ?ordinal } ORDER BY ?ordinal"
 _PARAMETERS = [
-    {"name": "query", "in": "query", "schema": {"type": "string"}, "description": "The SPARQL query. Without it, GET returns the service description (or, to browsers, a redirect to /query)."},
+    {
+        "name": "query",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "The SPARQL query. Without it, GET returns the service description (or, to browsers, a redirect to /query).",
+        "example": _EXAMPLE_QUERY,
+    },
     {"name": "default-graph-uri", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "description": "A graph of the default graph (repeatable); overrides FROM."},
     {"name": "named-graph-uri", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "description": "A named graph (repeatable); overrides FROM NAMED."},
     {"name": "format", "in": "query", "schema": {"type": "string"}, "description": "json, xml, csv, tsv, turtle, ntriples, jsonld, rdfxml or a media type; overrides Accept."},
 ]
 
 
-@router.head("/sparql", name="sparql_head", include_in_schema=False)
+_ANSWERED = (*RESULT_MEDIA_TYPES, *GRAPH_MEDIA_TYPES)
+_ANSWER = openapi.response(
+    "The query's result: SELECT and ASK results in SPARQL JSON, XML, CSV or TSV, graphs (and the service description) in Turtle, N-Triples, JSON-LD or RDF/XML.",
+    _ANSWERED,
+    headers={TRUNCATED_HEADER: "max-rows=<N> when the rows were cut at PATROLKG_MAX_ROWS."},
+)
+_GET_RESPONSES = {
+    200: _ANSWER,
+    303: openapi.response("To a browser asking for no query: the query UI.", headers={"Location": "The query UI, /query."}),
+    **openapi.errors(400, 406, 503),
+}
+
+
+@router.head("/sparql", name="sparql_head", summary="The headers a GET would answer", response_class=Response, responses=_GET_RESPONSES, openapi_extra={"parameters": _PARAMETERS})
 @router.get(
     "/sparql",
     name="sparql_get",
     summary="Run a SPARQL query given in the URL, or describe the service",
+    response_class=Response,
+    responses=_GET_RESPONSES,
     openapi_extra={"parameters": _PARAMETERS},
 )
 async def _sparql_get(request: Request) -> Response:
@@ -204,12 +227,14 @@ async def _sparql_get(request: Request) -> Response:
     "/sparql",
     name="sparql_post",
     summary="Run a SPARQL query sent as a form or as the request body",
+    response_class=Response,
+    responses={200: _ANSWER, **openapi.errors(400, 406, 413, 415, 503)},
     openapi_extra={
         "parameters": _PARAMETERS[1:],
         "requestBody": {
             "required": True,
             "content": {
-                _SPARQL_QUERY: {"schema": {"type": "string"}},
+                _SPARQL_QUERY: {"schema": {"type": "string"}, "example": _EXAMPLE_QUERY},
                 _FORM: {"schema": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}},
             },
         },

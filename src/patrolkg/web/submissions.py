@@ -20,6 +20,7 @@ from ..rdfio import RDF_FORMATS, serialize_triples
 from ..submissions import SUBMISSIONS_GRAPH, SubmissionRecord, parse_submission
 from ..validation import Report
 from ..writes import Change
+from . import openapi
 from .auth import writer_name
 from .errors import HttpError
 from .services import Services, services
@@ -59,11 +60,59 @@ def report_response(report: Report, accept: str | None, *, status: int) -> Respo
     return Response(data, status_code=status, media_type=chosen, headers={"Vary": "Accept"})
 
 
+# --- what the routes answer, for the OpenAPI description ---------------------------------
+
+_EXAMPLE = """@prefix pk: <https://w3id.org/patrolkg/ontology#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+<https://w3id.org/patrolkg/id/statement/example-submission> a pk:Statement ;
+    rdfs:label "An example submission"@en ;
+    pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
+    pk:onBehalfOf <https://w3id.org/patrolkg/id/state/japan> ;
+    pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
+    pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
+    pk:summary "The example of the OpenAPI description."@en ;
+    dcterms:source "https://example.org/article" .
+"""
+_EXAMPLES = {
+    "conforms": {"summary": "A statement that conforms", "value": _EXAMPLE},
+    "violates": {
+        "summary": "A statement without its speaker",
+        "value": _EXAMPLE.replace("example-submission", "example-without-speaker").replace("    pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;\n", ""),
+    },
+}
+_RDF_BODY = {
+    "required": True,
+    "description": "The facts, as RDF named by the Content-Type.",
+    "content": {**openapi.content(_ACCEPTED_INPUT), "text/turtle": {"schema": {"type": "string"}, "examples": _EXAMPLES}},
+}
+
+
+def _report(description: str, json_schema: str) -> dict[str, object]:
+    """A validation report as :func:`report_response` answers it."""
+    return openapi.response(description, _REPORT_TYPES, openapi.ref(json_schema))
+
+
+_REPORTED = " The report (JSON in the error shape, or sh:ValidationReport as Turtle or JSON-LD) says why."
+_NOT_FOUND = {404: "No submission has that id."}
+
+
 def _record_json(record: SubmissionRecord, request: Request) -> dict[str, object]:
     return {**record.as_dict(), "url": str(request.url_for("get_submission", submission_id=record.id))}
 
 
-@router.post("/submissions", status_code=201, summary="Submit facts (validated; stored only if they conform)")
+@router.post(
+    "/submissions",
+    status_code=201,
+    summary="Submit facts (validated; stored only if they conform)",
+    responses={
+        201: openapi.json_response("Stored: the submission's record, with the report.", "SubmissionAccepted", headers={"Location": "The submission, /submissions/{id}."}),
+        200: _report("A dry run: the report, nothing stored.", "ValidationReport"),
+        **openapi.errors(400, 401, 403, 413, 415, 503),
+        422: _report("The facts do not conform; nothing was stored." + _REPORTED, "ValidationFailure"),
+    },
+    openapi_extra={"requestBody": _RDF_BODY},
+)
 async def submit(
     request: Request,
     source: str | None = Query(None, description="Where the facts come from: an article URL or a citation."),
@@ -88,7 +137,12 @@ async def submit(
     return await run_in_threadpool(run)
 
 
-@router.post("/validate", summary="Validate facts against the shapes and the ontology, in the context of the store; store nothing")
+@router.post(
+    "/validate",
+    summary="Validate facts against the shapes and the ontology, in the context of the store; store nothing",
+    responses={200: _report("The report, whether the facts conform or not.", "ValidationReport"), **openapi.errors(400, 413, 415, 503)},
+    openapi_extra={"requestBody": _RDF_BODY},
+)
 async def validate_only(request: Request, svc: Services = Depends(services)) -> Response:
     data, media_type = await _body(request)
     triples = parse_submission(data, media_type)
@@ -103,7 +157,11 @@ async def validate_only(request: Request, svc: Services = Depends(services)) -> 
     return await run_in_threadpool(run)
 
 
-@router.get("/submissions", summary="List submissions, newest first, a page at a time")
+@router.get(
+    "/submissions",
+    summary="List submissions, newest first, a page at a time",
+    responses={200: openapi.json_response("A page of records.", "SubmissionPage"), **openapi.errors(400, 503)},
+)
 def list_submissions(
     request: Request,
     offset: int = Query(0, ge=0, le=10_000_000),
@@ -117,7 +175,15 @@ def list_submissions(
     return JSONResponse(body)
 
 
-@router.get("/submissions/{submission_id}", name="get_submission", summary="A submission: its record (JSON) or its data (RDF)")
+@router.get(
+    "/submissions/{submission_id}",
+    name="get_submission",
+    summary="A submission: its record (JSON) or its data (RDF)",
+    responses={
+        200: openapi.response("The record (JSON), the data (Turtle, N-Triples, JSON-LD, RDF/XML), or both in their graphs (TriG, N-Quads).", ("application/json", *_DATA_TYPES, *_DATASET_TYPES), openapi.ref("SubmissionRecord")),
+        **openapi.errors(404, 406, 415, 503, described={**_NOT_FOUND, 415: "format= names no format a submission is available in."}),
+    },
+)
 def get_submission(submission_id: str, request: Request, format: str | None = Query(None, description="json, turtle, ntriples, jsonld, rdfxml, trig or nquads"), svc: Services = Depends(services)) -> Response:
     record = svc.submissions.get(submission_id)
     offered = ("application/json", *_DATA_TYPES, *_DATASET_TYPES)
@@ -156,7 +222,15 @@ def _format_param(name: str) -> str:
         raise UnsupportedFormat(f"unknown format {name!r}", hint="use one of " + ", ".join(_FORMAT_NAMES)) from None
 
 
-@router.delete("/submissions/{submission_id}", summary="Retract a submission: its facts leave the graph; record and data are kept")
+@router.delete(
+    "/submissions/{submission_id}",
+    summary="Retract a submission: its facts leave the graph; record and data are kept",
+    responses={
+        200: openapi.json_response("Retracted: the record, with who retracted it and when.", "SubmissionRecord"),
+        **openapi.errors(401, 403, 404, 409, 503, described={**_NOT_FOUND, 409: "The submission was already retracted."}),
+        422: _report("Other data would no longer conform without these facts; nothing was retracted." + _REPORTED, "ValidationFailure"),
+    },
+)
 def retract_submission(submission_id: str, request: Request, who: str = Depends(writer_name), svc: Services = Depends(services)) -> Response:
     try:
         record = svc.submissions.retract(submission_id, by=who)

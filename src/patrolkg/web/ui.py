@@ -26,6 +26,7 @@ from .. import __version__
 from ..errors import NotFound
 from ..namespaces import PREFIXES
 from ..resources import NamedQuery, named_queries
+from . import openapi
 from .services import Services, services
 from .timeline import load_timeline, render_timeline
 
@@ -177,7 +178,7 @@ _FEATURED = (
 # ------------------------------------------------------------------ pages
 
 
-@router.get("/", name="home", response_class=HTMLResponse, tags=["ui"], summary="Home page")
+@router.get("/", name="home", response_class=HTMLResponse, tags=["ui"], responses=openapi.errors(503), summary="Home page")
 def _home(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     root = _root(request)
     stats = []
@@ -233,7 +234,19 @@ def _example_button(query: NamedQuery) -> str:
     )
 
 
-@router.get("/query", name="query_page", response_class=HTMLResponse, tags=["ui"], summary="The SPARQL query editor")
+@router.get(
+    "/query",
+    name="query_page",
+    response_class=HTMLResponse,
+    tags=["ui"],
+    summary="The SPARQL query editor",
+    openapi_extra={
+        "parameters": [
+            {"name": "example", "in": "query", "schema": {"type": "string"}, "description": "The id of a competency question to open and run (cq01-patrols)."},
+            {"name": "query", "in": "query", "schema": {"type": "string"}, "description": "A query of one's own to open."},
+        ]
+    },
+)
 def _query_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     """``?example=<id>`` opens and runs a competency question; ``?query=`` a query of one's own."""
     root = _root(request)
@@ -280,7 +293,7 @@ def _query_page(request: Request, svc: Services = Depends(services)) -> HTMLResp
     return _page(request, "Query", main, current="/query", description="Query the patrolkg knowledge graph with SPARQL.")
 
 
-@router.get("/timeline", name="timeline", response_class=HTMLResponse, tags=["ui"], summary="The joint patrols on a timeline")
+@router.get("/timeline", name="timeline", response_class=HTMLResponse, tags=["ui"], responses=openapi.errors(503), summary="The joint patrols on a timeline")
 def _timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
     patrols = load_timeline(svc.store)
     jump = "".join(f'<li><a href="#patrol-{p.ordinal}">{p.ordinal}</a></li>' for p in patrols if p.ordinal is not None)

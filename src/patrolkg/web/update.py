@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import ForbiddenOperation
 from ..updates import apply_update
 from ..writes import WriteOutcome
+from . import openapi
 from .auth import writer_name
 from .errors import HttpError
 from .services import services
@@ -74,7 +75,10 @@ def _summary(outcome: WriteOutcome) -> dict[str, int]:
     "/update",
     name="update_post",
     summary="Run a SPARQL 1.1 Update through validation",
-    responses={200: {"description": "Committed; the numbers of triples added and removed."}, 422: {"description": "The result would not conform; nothing was written."}},
+    responses={
+        200: openapi.json_response("Committed; the numbers of triples added and removed.", "UpdateSummary"),
+        **openapi.errors(400, 401, 403, 413, 415, 422, 503, described={403: "Refused: no write token is configured, a LOAD, or a write to one of patrolkg's own graphs."}),
+    },
     openapi_extra={
         "parameters": [
             {"name": "using-graph-uri", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "description": "A graph of the WHERE clauses' default graph (repeatable)."},
@@ -83,7 +87,7 @@ def _summary(outcome: WriteOutcome) -> dict[str, int]:
         "requestBody": {
             "required": True,
             "content": {
-                _SPARQL_UPDATE: {"schema": {"type": "string"}},
+                _SPARQL_UPDATE: {"schema": {"type": "string"}, "example": 'INSERT DATA { GRAPH <https://example.org/notes> { <https://example.org/notes/1> <http://www.w3.org/2000/01/rdf-schema#comment> "a note" } }'},
                 _FORM: {"schema": {"type": "object", "properties": {"update": {"type": "string"}}, "required": ["update"]}},
             },
         },
