@@ -216,7 +216,8 @@ def test_the_query_guard_passes_or_refuses_and_never_breaks(text: str) -> None:
     try:
         check_query(text, Limits())
     except PatrolkgError as error:
-        assert error.code == "forbidden_operation"
+        # refused by policy, or unreadable (with line and column), or too deep to parse safely
+        assert error.code in ("forbidden_operation", "query_syntax_error", "too_complex"), error
 
 
 @FAST

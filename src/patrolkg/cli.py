@@ -5,7 +5,8 @@ Exit codes (a contract, also in the README):
 - 0: success (for ``validate``: the data conforms)
 - 1: the data does not conform to the shapes or the ontology
 - 2: bad usage or bad input (syntax errors, unknown formats, missing files)
-- 3: the store or a setting is unusable (cannot open, read or write the store)
+- 3: the store or a setting is unusable (cannot open, read or write the store), or an
+  allow-listed SERVICE endpoint failed
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pyoxigraph as ox
 
 from . import __version__, resources
 from .errors import ConfigError, InputError, PatrolkgError, QueryTimeout, StoreError, ValidationFailed
-from .execution import Limits, check_endpoint, check_query
+from .execution import Limits, check_endpoint, check_query, service_errors
 from .linking import KINDS
 from .loading import load_bundle
 from .query import is_graph_result, render_table, serialize_result
@@ -220,18 +221,19 @@ def query(
     """
     settings = Settings.from_env(None, service_allowlist=service_allowlist, query_timeout=query_timeout)
     text = _read_query(query_or_file)
-    check_query(text, Limits(timeout=settings.query_timeout, service_allowlist=settings.service_allowlist))
+    endpoints = check_query(text, Limits(timeout=settings.query_timeout, service_allowlist=settings.service_allowlist))
     store = _open(store_dir, query_timeout=query_timeout, **remote)
     terminal = sys.stdout.isatty()
 
     def run() -> bytes:
         # Results are read lazily and SERVICE is called while reading, so the whole
         # of it runs under the timeout.
-        result = store.query(text)
-        chosen = fmt or ("table" if terminal and not is_graph_result(result) else ("turtle" if is_graph_result(result) else "json"))
-        if chosen == "table":
-            return (render_table(result) + "\n").encode()
-        data, _ = serialize_result(result, chosen)
+        with service_errors(endpoints):
+            result = store.query(text)
+            chosen = fmt or ("table" if terminal and not is_graph_result(result) else ("turtle" if is_graph_result(result) else "json"))
+            if chosen == "table":
+                return (render_table(result) + "\n").encode()
+            data, _ = serialize_result(result, chosen)
         return data if data.endswith(b"\n") else data + b"\n"
 
     sys.stdout.buffer.write(_within(settings.query_timeout, run))

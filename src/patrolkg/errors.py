@@ -13,6 +13,7 @@ CLI, the HTTP app) map each class to an exit code or a status; anything else is 
     │   ├── UnsupportedFormat    no parser for that media type or name
     │   ├── NotAcceptable        no serializer the client accepts for this result
     │   ├── UnsafeInput          input that would reach outside (remote contexts, DTDs)
+    │   ├── TooComplex           nested deeper or longer than the parsers can take (names the limit)
     │   └── ForbiddenOperation   an operation this entrance does not allow
     ├── ValidationFailed         data that does not conform (carries the report)
     ├── NotFound                 no such resource
@@ -22,6 +23,7 @@ CLI, the HTTP app) map each class to an exit code or a status; anything else is 
     │   └── BodyTooLarge
     └── StoreError               the store could not be read or written
         ├── StoreUnavailable     the remote SPARQL engine does not answer (retry later)
+        ├── ServiceFailed        a SERVICE endpoint failed while a query ran
         └── WriteConflict        other servers kept changing the store during a write
 """
 
@@ -38,6 +40,7 @@ __all__ = [
     "UnsupportedFormat",
     "NotAcceptable",
     "UnsafeInput",
+    "TooComplex",
     "ForbiddenOperation",
     "ValidationFailed",
     "NotFound",
@@ -47,6 +50,7 @@ __all__ = [
     "BodyTooLarge",
     "StoreError",
     "StoreUnavailable",
+    "ServiceFailed",
     "WriteConflict",
 ]
 
@@ -134,6 +138,25 @@ class UnsafeInput(InputError):
     code = "unsafe_input"
 
 
+class TooComplex(InputError):
+    """Input nested deeper, or longer, than patrolkg lets its parsers take (their
+    recursion would overflow the stack, or their time grow too fast). ``limit`` is the
+    fixed bound that was passed; it is not a setting.
+
+    >>> str(TooComplex("the query nests brackets 65 deep", limit=64, hint="nest less"))
+    'the query nests brackets 65 deep (nest less)'
+    """
+
+    code = "too_complex"
+
+    def __init__(self, message: str, *, limit: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.limit = limit
+
+    def details(self) -> dict[str, Any]:
+        return {"limit": self.limit}
+
+
 class ForbiddenOperation(InputError):
     code = "forbidden_operation"
 
@@ -192,6 +215,13 @@ class StoreUnavailable(StoreError):
     unless the message says otherwise. patrolkg retries on the next request."""
 
     code = "store_unavailable"
+
+
+class ServiceFailed(StoreError):
+    """An allow-listed SERVICE endpoint could not be reached, or failed, while the query
+    ran (the engine calls it as it reads the rows); nothing else is wrong."""
+
+    code = "service_failed"
 
 
 class WriteConflict(StoreError):

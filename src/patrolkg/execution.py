@@ -11,21 +11,22 @@ query runs past the timeout (for stores on disk).
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
-from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, StoreError
+from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, ServiceFailed, StoreError
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
 from .rdfio import RDF_FORMATS, serialize_triples
 from .results import write_solutions
+from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan_sparql
 from .store import Store
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "check_query",
     "check_endpoint",
     "execute",
+    "service_errors",
+    "service_failed",
     "ThreadExecutor",
 ]
 
@@ -82,28 +85,16 @@ class Limits:
     service_allowlist: tuple[str, ...] = ()
 
 
-_COMMENTS_AND_STRINGS = re.compile(
-    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|<[^<>\s]*>|#[^\n]*", re.DOTALL
-)
-_UPDATE_KEYWORD = re.compile(r"^\s*(?:(?:PREFIX\s+[\w.-]*:\s*<>|BASE\s+<>)\s*)*(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.IGNORECASE)
-_SERVICE = re.compile(r"(?<![\w:$?])SERVICE\s+(?:SILENT\s+)?(<[^<>\s]*>|[?$]\w+|[A-Za-z_][\w.-]*:[\w.-]*|:[\w.-]*)", re.IGNORECASE)
-_PREFIX = re.compile(r"PREFIX\s+([A-Za-z_][\w.-]*)?:\s*<([^<>\s]*)>", re.IGNORECASE)
+def check_query(text: str, limits: Limits) -> tuple[str, ...]:
+    """Refuse what a read-only query endpoint must not run, before anything runs; the
+    SERVICE endpoints the query calls (all allow-listed) are returned.
 
-
-def _code_only(text: str) -> str:
-    """The query with strings and comments blanked; IRIs stay."""
-    return _COMMENTS_AND_STRINGS.sub(lambda m: m.group(0) if m.group(0).startswith("<") else " ", text)
-
-
-def _skeleton(text: str) -> str:
-    """The query with strings, comments and IRIs blanked (IRIs become ``<>``)."""
-    return _COMMENTS_AND_STRINGS.sub(lambda m: "<>" if m.group(0).startswith("<") else " ", text)
-
-
-def check_query(text: str, limits: Limits) -> None:
-    """Refuse what a read-only query endpoint must not run, before anything runs.
+    The query is read by :mod:`patrolkg.sparql_lexer`, as the engine reads it; text it
+    cannot tokenize is refused rather than passed on, since unread text could hide a
+    SERVICE.
 
     >>> check_query("SELECT * WHERE { ?s ?p ?o }", Limits())
+    ()
     >>> check_query("INSERT DATA { <http://e/a> <http://e/b> 1 }", Limits())
     Traceback (most recent call last):
     ...
@@ -111,23 +102,13 @@ def check_query(text: str, limits: Limits) -> None:
 
     :raises ForbiddenOperation: for an update, or a SERVICE call to an endpoint that is
         not allow-listed (or named by a variable).
+    :raises patrolkg.errors.QuerySyntaxError: for text that is no SPARQL, with line and column.
+    :raises patrolkg.errors.TooComplex: for a query nested too deep or too long to parse safely.
     """
-    if _UPDATE_KEYWORD.search(_skeleton(text)):
+    scan = scan_sparql(text, what="query")
+    if scan.first_keyword.startswith(UPDATE_KEYWORDS):
         raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
-    code = _code_only(text)
-    prefixes = {(name or ""): iri for name, iri in _PREFIX.findall(code)}
-    for target in _SERVICE.findall(code):
-        if target.startswith(("?", "$")):
-            raise ForbiddenOperation(
-                f"SERVICE {target}: a SERVICE endpoint given by a variable is refused",
-                hint="name an allow-listed endpoint IRI",
-            )
-        if target.startswith("<"):
-            iri = target[1:-1]
-        else:
-            prefix, _, local = target.partition(":")
-            iri = prefixes.get(prefix, "") + local
-        check_endpoint(iri, limits, what="SERVICE ")
+    return check_services(scan, limits.service_allowlist)
 
 
 def check_endpoint(iri: str, limits: Limits, *, what: str = "") -> None:
@@ -144,11 +125,7 @@ def check_endpoint(iri: str, limits: Limits, *, what: str = "") -> None:
 
     :raises ForbiddenOperation: for an endpoint that is not allow-listed.
     """
-    if iri not in limits.service_allowlist:
-        raise ForbiddenOperation(
-            f"{what}<{iri}> is not an allowed endpoint; no connection was made",
-            hint="add it to PATROLKG_SERVICE_ALLOWLIST (or --service-allowlist) to allow queries to it",
-        )
+    refuse_endpoint(iri, limits.service_allowlist, what=what)
 
 
 def _pick(request: QueryRequest, offered: Sequence[str]) -> str:
@@ -176,10 +153,13 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
     :raises NotAcceptable: when no accepted format suits the result.
     :raises QueryTimeout: when ``check`` says time is up.
+    :raises ServiceFailed: when an allow-listed SERVICE endpoint fails or cannot be reached.
     :raises StoreError: when a remote engine breaks its answer off.
     """
+    endpoints = check_query(request.text, limits)
     try:
-        return _execute(store, request, limits, check=check)
+        with service_errors(endpoints):
+            return _execute(store, request, limits, check=check)
     except SyntaxError as error:
         # Only a remote engine's answer, parsed as it arrives, can turn malformed while
         # it is read: the engine stopped mid-way (its own timeout, most often).
@@ -192,7 +172,6 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
 def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None) -> QueryResponse:
     started = time.perf_counter()
     check = check or (lambda: None)
-    check_query(request.text, limits)
     result = store.query(
         request.text,
         default_graphs=request.default_graphs,
@@ -219,6 +198,38 @@ def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Call
         triples.append(triple)
     body = serialize_triples(triples, RDF_FORMATS[media_type], PREFIXES)
     return QueryResponse(body, media_type, "graph", len(triples), truncated, time.perf_counter() - started)
+
+
+@contextmanager
+def service_errors(endpoints: Sequence[str]) -> Iterator[None]:
+    """Report what fails while a query runs as :class:`ServiceFailed` when the query
+    calls ``endpoints``: pyoxigraph calls them lazily, as the rows are read (an
+    ``OSError``), or for an ASK inside the store's ``query`` (a plain ``StoreError``).
+
+    :raises ServiceFailed: for those, when ``endpoints`` is not empty.
+    :raises StoreError: for an ``OSError`` of a query without SERVICE.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise (service_failed(endpoints, error) if endpoints else StoreError(f"cannot read the store: {error}")) from None
+    except StoreError as error:
+        if endpoints and type(error) is StoreError:
+            raise service_failed(endpoints, error) from None
+        raise
+
+
+def service_failed(endpoints: Sequence[str], error: Exception) -> ServiceFailed:
+    """The error for a query or update whose SERVICE call to ``endpoints`` failed.
+
+    >>> str(service_failed(["http://127.0.0.1:1/sparql"], ConnectionRefusedError("Connection refused")))  # doctest: +ELLIPSIS
+    'a SERVICE endpoint failed while the query ran (<http://127.0.0.1:1/sparql>): Connection refused (...)'
+    """
+    named = ", ".join(f"<{endpoint}>" for endpoint in endpoints)
+    return ServiceFailed(
+        f"a SERVICE endpoint failed while the query ran ({named}): {error}",
+        hint="the endpoint may be down or refusing; retry later, or write SERVICE SILENT to go on without its answers",
+    )
 
 
 @dataclass

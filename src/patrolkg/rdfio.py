@@ -15,6 +15,7 @@ from pathlib import PurePath
 import pyoxigraph as ox
 
 from .errors import RdfSyntaxError, UnsafeInput, UnsupportedFormat
+from .nesting import check_json_depth, check_xml_depth
 
 __all__ = [
     "RDF_FORMATS",
@@ -99,6 +100,11 @@ def _check_safe(data: bytes, fmt: ox.RdfFormat, source: str) -> None:
             f"{source}: RDF/XML with a DOCTYPE or entity declaration is refused",
             hint="remove the DOCTYPE; entity expansion and external entities are never processed",
         )
+    # The engine's parsers recurse per level (JSON-LD) or take quadratic time (RDF/XML).
+    if fmt == ox.RdfFormat.JSON_LD:
+        check_json_depth(data, source=source)
+    elif fmt == ox.RdfFormat.RDF_XML:
+        check_xml_depth(data, source=source)
 
 
 def parse_rdf(
@@ -115,6 +121,8 @@ def parse_rdf(
 
     :raises RdfSyntaxError: with the source, line and column of the first error.
     :raises UnsafeInput: for RDF/XML with DOCTYPE or entity declarations.
+    :raises patrolkg.errors.TooComplex: for JSON-LD or RDF/XML nested deeper than
+        :data:`patrolkg.nesting.MAX_DOCUMENT_DEPTH`.
     :raises UnsupportedFormat: for an unknown ``fmt``.
     """
     if isinstance(fmt, str):

@@ -26,6 +26,7 @@ from ..errors import (
     NotFound,
     PatrolkgError,
     QueryTimeout,
+    ServiceFailed,
     StoreError,
     StoreUnavailable,
     UnsupportedFormat,
@@ -66,6 +67,8 @@ def status_for(error: PatrolkgError) -> int:
         return 400
     if isinstance(error, (InputError, LimitExceeded)):
         return 400
+    if isinstance(error, ServiceFailed):
+        return 502  # the SERVICE endpoint, not patrolkg, failed
     if isinstance(error, (StoreUnavailable, WriteConflict)):
         return 503  # the engine is down, or other servers kept writing: retry later
     if isinstance(error, StoreError):

@@ -33,7 +33,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..errors import TooComplex
 from ..namespaces import ONTOLOGY_GRAPH, PK, PREFIXES
+from ..nesting import check_json_depth
 from ..reconcile import Candidate, EntityIndex, Query, Record, normalize
 from ..records import SAME_AS, names_of, read_records
 from ..store import Store
@@ -167,7 +169,10 @@ def parse_batch(text: str, *, id_space: str) -> tuple[dict[str, Query], dict[str
     :raises HttpError: 400 for what is not a query batch, 413 for too many queries.
     """
     try:
+        check_json_depth(text, source="queries")  # json.loads recurses: RecursionError at ~1000
         batch = json.loads(text)
+    except TooComplex as exc:
+        raise _bad(exc.message, exc.hint) from None
     except ValueError as exc:
         raise _bad(f"queries is not JSON: {exc}") from None
     if not isinstance(batch, dict):

@@ -12,10 +12,12 @@
   (:func:`patrolkg.updates.apply_update`).
 
 Statuses: 200 with ``{"added", "removed", "inferred_added", "inferred_removed"}``
-(triple counts) on success; 400 malformed request or update (with line and column);
-401/403 no or wrong token, no token configured; 403 ``LOAD`` or a write to one of
-patrolkg's own graphs; 405 any method but POST; 415 another Content-Type or charset;
-422 the result does not conform (the report names each focus node, path and shape).
+(triple counts) on success; 400 malformed request or update (with line and column),
+or one nested too deep or too long to parse safely; 401/403 no or wrong token, no
+token configured; 403 ``LOAD``, SERVICE to an endpoint off the allow-list, or a write
+to one of patrolkg's own graphs; 405 any method but POST; 415 another Content-Type or
+charset; 422 the result does not conform (the report names each focus node, path and
+shape); 502 an allow-listed SERVICE endpoint failed.
 """
 
 from __future__ import annotations
@@ -117,11 +119,12 @@ async def _update_post(request: Request, writer: str = Depends(writer_name)) -> 
     svc = services(request)
     try:
         outcome = await run_in_threadpool(
-            apply_update, svc.store, svc.writer, update, using=using, using_named=using_named, base_iri=str(request.url_for("update_post")), stage=svc.executor.stage_update
+            apply_update, svc.store, svc.writer, update, using=using, using_named=using_named, base_iri=str(request.url_for("update_post")),
+            service_allowlist=svc.settings.service_allowlist, stage=svc.executor.stage_update,
         )
     except ForbiddenOperation as error:
-        # Here it is always a policy refusal of a well-formed update (LOAD, or a write
-        # to patrolkg's own graphs): the request is understood and refused.
+        # Here it is always a policy refusal of a well-formed update (LOAD, SERVICE off
+        # the allow-list, a write to patrolkg's own graphs): understood and refused.
         raise HttpError(403, error.code, error.message, hint=error.hint) from None
     log.info("update by %s: %d triples removed, %d added", writer, outcome.removed, outcome.added)
     return JSONResponse(_summary(outcome))
