@@ -232,7 +232,7 @@ def render(results: dict) -> str:
         out += ["", f"Profile of the {_size(prof['size'])} load in the main run (pyinstrument, {prof['total']:.0f} s with the profiler's overhead):", "", "| share | seconds | function |", "| --- | --- | --- |"]
         out += [f"| {h['share']:.0%} | {h['seconds']:.1f} | `{h['function']}` |" for h in prof["hotspots"]]
     if served.get("how") == "bulk":
-        out += ["", f"The served store was built without the write path in {_s(served.get('seconds'))}: bundle {_s(served.get('bundle_seconds'))}, bulk load {_s(served.get('bulk_load_seconds'))}, copy into memory {_s(served.get('copy_seconds'))}, materialization {_s(served.get('materialize_seconds'))}, writing the inferred graph {_s(served.get('write_seconds'))} ({served.get('inferred', 0):,} inferred triples, {served.get('rounds')} rounds), peak RSS {_mb(served.get('peak_rss'))}."]
+        out += ["", f"The served store was built without the write path in {_s(served.get('seconds'))}: bundle {_s(served.get('bundle_seconds'))}, bulk load {_s(served.get('bulk_load_seconds'))}, copy into memory {_s(served.get('copy_seconds'))}, materialization {_s(served.get('materialize_seconds'))}, writing the inferred graph {_s(served.get('write_seconds'))} ({served.get('inferred', 0):,} inferred triples), peak RSS {_mb(served.get('peak_rss'))}."]
 
     out += ["", "### OWL RL materialization: patrolkg against owlrl", "", "| size | patrolkg (`materialize`) | of which the schema closure | owlrl (`DeductiveClosure`) | owlrl ÷ patrolkg | derived (patrolkg / owlrl, meaningful) | equal |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in results.get("materialization", []):

@@ -66,7 +66,7 @@ def build(store_dir: Path, data: Path) -> dict[str, object]:
     quads = len(raw)
     store.close()
     return {"bundle_seconds": bundle_seconds, "bulk_load_seconds": load_seconds, "copy_seconds": copy_seconds, "materialize_seconds": reason_seconds,
-            "write_seconds": write_seconds, "inferred": len(result.triples), "rounds": result.rounds, "quads": quads}
+            "write_seconds": write_seconds, "inferred": len(result.triples), "quads": quads}
 
 
 def materialize_file(data: Path, out: Path) -> dict[str, object]:
@@ -86,7 +86,7 @@ def materialize_file(data: Path, out: Path) -> dict[str, object]:
     result = materialize(store, ["urn:bench:data"], str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=schema)
     seconds = time.perf_counter() - started
     out.write_bytes(ox.serialize(result.triples, format=ox.RdfFormat.N_TRIPLES))
-    return {"seconds": seconds, "schema_seconds": schema_seconds, "derived": len(result.triples), "rounds": result.rounds}
+    return {"seconds": seconds, "schema_seconds": schema_seconds, "derived": len(result.triples)}
 
 
 def owlrl_file(data: Path, out: Path) -> dict[str, object]:

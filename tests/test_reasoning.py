@@ -113,3 +113,64 @@ def test_a_subclass_instance_inherits_disjointness() -> None:
 
 def test_consistent_data_has_no_inconsistencies(bundle_store: Store) -> None:
     assert _check(_scratch("<urn:p> a pk:JointPatrol ; pk:ordinal 4 .")) == []
+
+
+# Every instance rule, on a small ontology that uses what patrolkg's does not (yet):
+# restrictions with owl:hasValue, owl:someValuesFrom and owl:allValuesFrom, chains of a
+# transitive property, inverses both ways, a symmetric property, ranges with literals.
+_RULES_ONTOLOGY = """
+@prefix : <urn:o#> . @prefix owl: <http://www.w3.org/2002/07/owl#> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+:partOf a owl:ObjectProperty , owl:TransitiveProperty .
+:locatedIn rdfs:subPropertyOf :partOf .
+:contains owl:inverseOf :partOf .
+:borders a owl:SymmetricProperty ; rdfs:domain :Place ; rdfs:range :Place .
+:name rdfs:domain :Named ; rdfs:range rdfs:Literal .
+:Region rdfs:subClassOf :Place . :Place rdfs:subClassOf :Named .
+:Allied owl:equivalentClass [ a owl:Restriction ; owl:onProperty :side ; owl:hasValue :blue ] .
+:Patrolled owl:equivalentClass [ a owl:Restriction ; owl:onProperty :patrolledBy ; owl:someValuesFrom :Bomber ] .
+:Busy owl:equivalentClass [ a owl:Restriction ; owl:onProperty :flight ; owl:someValuesFrom owl:Thing ] .
+:Guarded rdfs:subClassOf [ a owl:Restriction ; owl:onProperty :guard ; owl:allValuesFrom :Soldier ] .
+"""
+_RULES_DATA = """
+@prefix : <urn:o#> .
+:a :locatedIn :b . :b :partOf :c . :c :partOf :d . :x :partOf :a .
+:e :contains :f .
+:g :borders :h . :g :name "G" .
+:r a :Region .
+:s :side :blue . :t a :Allied .
+:u :patrolledBy :v . :v a :Bomber . :w :patrolledBy :y .
+:z :flight "f1" .
+:k a :Guarded ; :guard :m , "not a node" .
+"""
+
+
+def test_every_instance_rule_derives_what_owlrl_does() -> None:
+    ontology = ox.NamedNode("urn:ontology")
+    store = ox.Store()
+    store.load(_RULES_ONTOLOGY.encode(), format=ox.RdfFormat.TURTLE, to_graph=ontology)
+    store.load(_RULES_DATA.encode(), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode("urn:data"))
+    ours = materialize(store, ["urn:data"], "urn:ontology", "urn:inferred").triples
+
+    graph = rdflib.Graph()
+    graph.parse(data=_RULES_ONTOLOGY, format="turtle")
+    graph.parse(data=_RULES_DATA, format="turtle")
+    asserted = set(graph)
+    owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False, datatype_axioms=False).expand(graph)
+    theirs = {t for t in set(graph) - asserted if not is_boilerplate(*t)}
+    ours_rdflib = set(rdflib.Graph().parse(data=ox.serialize(ours, format=ox.RdfFormat.N_TRIPLES), format="nt"))
+    assert ours_rdflib == theirs
+    expected = {
+        "<urn:o#x> <urn:o#partOf> <urn:o#d>",  # a chain of four through a sub-property
+        "<urn:o#d> <urn:o#contains> <urn:o#x>",  # its inverse
+        "<urn:o#f> <urn:o#partOf> <urn:o#e>",  # the inverse the other way
+        "<urn:o#h> <urn:o#borders> <urn:o#g>",  # symmetric
+        "<urn:o#h> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Named>",  # range, then sub-class
+        "<urn:o#s> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Allied>",  # hasValue, by the value
+        "<urn:o#t> <urn:o#side> <urn:o#blue>",  # hasValue, by the class
+        "<urn:o#u> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Patrolled>",  # someValuesFrom
+        "<urn:o#z> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Busy>",  # someValuesFrom owl:Thing
+        "<urn:o#m> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Soldier>",  # allValuesFrom
+    }
+    assert expected <= {str(t) for t in ours}
+    assert "<urn:o#w> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <urn:o#Patrolled>" not in {str(t) for t in ours}

@@ -86,9 +86,10 @@ def _remote_store_options(command: click.Command) -> click.Command:
     return command
 
 
-def _open(store_dir: Path | None, **settings: str | None) -> Store:
-    """The remote store when --store-url or PATROLKG_STORE_URL is set, else the directory."""
-    return open_configured_store(Settings.from_env(None, store=store_dir, **settings))
+def _open(store_dir: Path | None, *, bulk_writes: bool = False, **settings: str | None) -> Store:
+    """The remote store when --store-url or PATROLKG_STORE_URL is set, else the directory
+    (``bulk_writes``: this command holds it alone; see :class:`OxigraphStore`)."""
+    return open_configured_store(Settings.from_env(None, store=store_dir, **settings), bulk_writes=bulk_writes)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,7 +116,7 @@ def load(store_dir: Path | None, source: str | None, files: tuple[Path, ...], **
     is refused with its violations and nothing of it is stored. Either way a malformed
     or invalid file stops the load and the store keeps its previous content.
     """
-    store = _open(store_dir, **remote)
+    store = _open(store_dir, bulk_writes=True, **remote)
     try:
         if files:
             _load_files(store, files, source)

@@ -131,8 +131,8 @@ def parse_rdf(
     target = graph if graph is not None else ox.DefaultGraph()
     try:
         parsed = ox.parse(data, format=fmt, base_iri=base_iri, without_named_graphs=False)
-        if fmt.supports_datasets:
-            return list(parsed)
+        if fmt.supports_datasets or graph is None:
+            return list(parsed)  # a triple format's quads are in the default graph
         return [ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed]
     except SyntaxError as exc:
         line, column = _location(exc)

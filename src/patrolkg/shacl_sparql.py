@@ -56,11 +56,13 @@ from rdflib.term import XSDToPython
 
 from .validation import Violation, _node_shape_of, _text
 
-__all__ = ["CompiledShapes", "compile_shapes"]
+__all__ = ["CompiledShapes", "compile_shapes", "FOCUS_VALUES_LIMIT"]
 
 _TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 _SUBCLASS = "<http://www.w3.org/2000/01/rdf-schema#subClassOf>"
 _FOCUS = "#FOCUS#"  # where a query restricts ?focus; replaced by VALUES or nothing
+#: Most focus nodes named in the queries (VALUES); past it, every node is evaluated.
+FOCUS_VALUES_LIMIT = 5_000
 _WELL_TYPED = ox.NamedNode("urn:patrolkg:shacl-sparql:well-typed")
 
 #: Parameters checked one value node at a time; the rest need all values of a focus node.
@@ -708,7 +710,10 @@ class CompiledShapes:
     def validate(self, store: ox.Store, graphs: list[ox.NamedNode], *, focus: Iterable[str] | None = None) -> list[Violation]:
         """The SHACL results for the union of ``graphs`` in ``store``, sorted.
 
-        ``focus`` restricts the focus nodes to those IRIs; the others are not evaluated.
+        ``focus`` restricts the results to those IRIs. Up to :data:`FOCUS_VALUES_LIMIT`
+        of them, the others are not evaluated at all; past it (a bulk load), naming them
+        in every query costs more than evaluating every node, so all are evaluated and
+        the results kept for those only.
 
         :raises ValueError: if a focus node is not a valid IRI.
         :raises RuntimeError: if a check cannot be evaluated (a bug in this module).
@@ -723,6 +728,11 @@ class CompiledShapes:
         >>> [v.describe() for v in compile_shapes(shapes).validate(store, [ox.NamedNode("urn:g")])]
         ['Violation: urn:x urn:label: needs a label [urn:S]']
         """
+        kept: frozenset[str] | None = None
+        if focus is not None:
+            focus = set(focus)
+            if len(focus) > FOCUS_VALUES_LIMIT:
+                kept, focus = frozenset(focus), None
         values = _focus_values(focus)
         graphs = list(graphs)
         texts, subclasses = self._render(store, graphs, focused=focus is not None)
@@ -742,6 +752,8 @@ class CompiledShapes:
         found = []
         for query, text in queries:
             for focus_node, result, value in query.results(execute(text), run):
+                if kept is not None and (not isinstance(focus_node, ox.NamedNode) or focus_node.value not in kept):
+                    continue
                 shape = result.shape
                 found.append(Violation(
                     focus_node=_term_text(focus_node),

@@ -156,14 +156,20 @@ def shacl_violations(report_graph: rdflib.Graph, shapes: rdflib.Graph) -> list[V
     return sorted(found, key=lambda v: (v.focus_node, v.node_shape or "", v.path or "", v.message))
 
 
-def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph | Iterable[ox.Triple] | None = None) -> Report:
+def validate(
+    data: rdflib.Graph | Iterable[ox.Triple],
+    *,
+    context: rdflib.Graph | Iterable[ox.Triple] | None = None,
+    entailed: Iterable[ox.Triple] | None = None,
+) -> Report:
     """Validate ``data`` against the shapes and the ontology.
 
     The shapes see ``data`` together with the ontology and ``context`` (existing facts
     the data refers to, e.g. a speaker already in the store); with a context, only the
     IRIs that are subjects in ``data`` are reported. The OWL 2 RL consistency rules
     (disjoint classes, functional properties, ...) are checked on ``data`` +
-    ``context`` + their entailments.
+    ``context`` + their entailments: ``entailed`` if the caller has derived them
+    already (the writer does), else derived here.
 
     The shapes run as SPARQL inside the engine (:mod:`patrolkg.shacl_sparql`), which
     gives pySHACL's results (a test holds them equal) at the engine's speed.
@@ -179,8 +185,8 @@ def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph 
     context_triples = _triples(context) if context is not None else []
     scratch = ox.Store()
     scratch.load(_ontology_turtle(), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(str(ONTOLOGY_GRAPH)))
-    scratch.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(_DATA)) for t in data_triples)
-    scratch.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(_CONTEXT)) for t in context_triples)
+    _add_graph(scratch, data_triples, _DATA)
+    _add_graph(scratch, context_triples, _CONTEXT)
     graphs = [_DATA, _CONTEXT]
     focus = None
     if context is not None:
@@ -188,7 +194,10 @@ def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph 
     dataset = [ox.NamedNode(g) for g in (*graphs, str(ONTOLOGY_GRAPH))]
     violations = compiled_shapes().validate(scratch, dataset, focus=focus)
 
-    materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure())
+    if entailed is None:
+        materialize(scratch, graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure())
+    else:
+        _add_graph(scratch, entailed, str(INFERRED_GRAPH))
     owl_focus = focus if focus is not None else {t.subject.value for t in data_triples if isinstance(t.subject, ox.NamedNode)}
     for item in find_inconsistencies(scratch, [*graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH)], focus=owl_focus):
         violations.append(
@@ -201,6 +210,18 @@ def validate(data: rdflib.Graph | Iterable[ox.Triple], *, context: rdflib.Graph 
         )
     blocking = [v for v in violations if v.severity == "Violation"]
     return Report(conforms=not blocking, results=violations)
+
+
+def _add_graph(store: ox.Store, triples: Iterable[ox.Triple], graph: str) -> None:
+    """Add ``triples`` to ``graph`` in ``store``: serialized and loaded again, which is
+    faster than making a quad of each triple, unless there are blank nodes, whose
+    labels a load would change (reports name them)."""
+    triples = triples if isinstance(triples, (list, tuple, set, frozenset)) else list(triples)
+    text = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+    if b"_:" in text:
+        store.extend(ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(graph)) for t in triples)
+    else:
+        store.load(text, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(graph))
 
 
 @lru_cache(maxsize=1)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
-from . import resources
 from .errors import ForbiddenOperation, ValidationFailed, WriteConflict
 from .namespaces import BASE, GRAPH, INFERRED_GRAPH, ONTOLOGY_GRAPH, PKID
-from .reasoning import bundled_schema_closure, materialize
+from .reasoning import bundled_schema_closure
+from .rules import Fact, as_ntriples, entailments, triple_facts
 from .store import Store
 from .validation import Report, validate
 
@@ -51,8 +51,6 @@ log = logging.getLogger("patrolkg.writes")
 
 #: Blank nodes in user data become IRIs under this prefix (RDF 1.1 §3.5 skolem IRIs).
 SKOLEM_PREFIX = BASE + ".well-known/genid/"
-
-_SCRATCH_DATA = "urn:patrolkg:scratch:data"
 
 #: How often a write is staged and validated again when the store changed underneath it.
 WRITE_ATTEMPTS = 5
@@ -86,7 +84,11 @@ def skolemize(triples: Iterable[ox.Triple], mapping: dict[str, ox.NamedNode] | N
             return mapping[term.value]
         return term
 
-    return [ox.Triple(fix(t.subject), t.predicate, fix(t.object)) for t in triples]
+    blank = ox.BlankNode
+    return [
+        ox.Triple(fix(t.subject), t.predicate, fix(t.object)) if type(t.subject) is blank or type(t.object) is blank else t
+        for t in triples
+    ]
 
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -157,12 +159,15 @@ class WriteOutcome:
 
 
 def _iri_nodes(triples: Iterable[ox.Triple], *, objects: bool) -> set[str]:
-    nodes = set()
+    named, nodes = ox.NamedNode, set()
     for t in triples:
-        if isinstance(t.subject, ox.NamedNode):
-            nodes.add(t.subject.value)
-        if objects and isinstance(t.object, ox.NamedNode):
-            nodes.add(t.object.value)
+        subject = t.subject  # each attribute read makes a new term object: read once
+        if type(subject) is named:
+            nodes.add(subject.value)
+        if objects:
+            obj = t.object
+            if type(obj) is named:
+                nodes.add(obj.value)
     return nodes
 
 
@@ -238,12 +243,12 @@ class Writer:
                         f"the graph <{graph}> belongs to patrolkg and cannot be written directly",
                         hint="submit facts through /submissions, or write to a graph outside https://w3id.org/patrolkg/graph/",
                     )
-        _refuse_reserved_subjects(change)  # every entrance; records come as ``records``
-        change = self._normalized(change)
-        report, context = self._validate(change)
+        subjects = _iri_nodes(change.all_triples(), objects=False)
+        _refuse_reserved_subjects(subjects)  # every entrance; records come as ``records``
+        change = self._normalized(change, subjects)
+        report, inferred_remove, inferred_add = self._check(change, subjects)
         if not report.conforms:
             raise ValidationFailed(report)
-        inferred_remove, inferred_add = self._inferred_change(change, context)
         removed, added = change.counts()
         outcome = WriteOutcome(report, removed, added, len(inferred_remove), len(inferred_add))
         if dry_run:
@@ -272,10 +277,12 @@ class Writer:
 
     # -- staging -------------------------------------------------------------------
 
-    def _normalized(self, change: Change) -> Change:
+    def _normalized(self, change: Change, subjects: set[str]) -> Change:
         """The same change with no-ops dropped: removals of absent triples, additions of
-        present ones. A change removes first, then adds."""
-        present = self._present(change)
+        present ones. A change removes first, then adds. ``subjects``: the change's."""
+        present = {(_graph_of(q), q.triple) for q in self.store.quads_with_subjects(subjects)}
+        if not present and not any(change.remove.values()):
+            return change  # all new (a bulk load): nothing to drop
         result = Change()
         for graph, triples in change.remove.items():
             result.removing(graph, (t for t in triples if (graph, t) in present and t not in change.add.get(graph, ())))
@@ -283,77 +290,59 @@ class Writer:
             result.adding(graph, (t for t in triples if (graph, t) not in present))
         return result
 
-    def _present(self, change: Change) -> set[tuple[GraphName, ox.Triple]]:
-        subjects = _iri_nodes(change.all_triples(), objects=False)
-        return {(_graph_of(q), q.triple) for q in self.store.quads_with_subjects(subjects)}
+    # -- validation and reasoning ---------------------------------------------------
 
-    # -- validation ----------------------------------------------------------------
-
-    def _validate(self, change: Change) -> tuple[Report, list[ox.Quad]]:
-        """Validate the descriptions the change alters, in their neighbourhood.
+    def _check(self, change: Change, changed: set[str]) -> tuple[Report, set[ox.Triple], set[ox.Triple]]:
+        """Validate the descriptions the change alters, in their neighbourhood, and find
+        what the inferred graph must lose and gain: (report, inferred to remove,
+        inferred to add).
 
         Focus: the subjects of changed triples and the nodes that point at them (a
         retracted person may leave a statement without its speaker). Context: what
         the focus nodes point at (their types, schemes), as it will be after the change.
+        The OWL 2 RL rules run once over the neighbourhood; their entailments serve the
+        consistency checks and, for a change that only adds, the inferred graph.
         """
-        changed = _iri_nodes(change.all_triples(), objects=False)
-        incoming = [q for q in self.store.quads_with_objects(changed) if not _is_inferred(q)]
+        pointing = self.store.quads_with_objects(changed)
+        incoming = [q for q in pointing if not _is_inferred(q)]
         focus = changed | {q.subject.value for q in incoming if isinstance(q.subject, ox.NamedNode)}
         focus_quads = self.store.quads_with_subjects(focus)
-        after = _apply(change, {(_graph_of(q), q.triple) for q in focus_quads if not _is_inferred(q)})
-        focus_data = [t for _, t in after]
+        focus_data = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in focus_quads if not _is_inferred(q)})]
         neighbours = _iri_nodes(focus_data, objects=True) - focus
         neighbour_quads = self.store.quads_with_subjects(neighbours)
         context = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in neighbour_quads if not _is_inferred(q)}, subjects=neighbours)]
-        report = validate(focus_data, context=context)
-        return report, [*focus_quads, *neighbour_quads, *incoming]
-
-    # -- reasoning -----------------------------------------------------------------
-
-    def _inferred_change(self, change: Change, context: list[ox.Quad]) -> tuple[set[ox.Triple], set[ox.Triple]]:
-        if any(change.remove.values()):
-            return self._rederive_all(change)
-        return set(), self._derive_incrementally(change, context)
-
-    def _derive_incrementally(self, change: Change, context: list[ox.Quad]) -> set[ox.Triple]:
-        """Additions only: the rules over the touched neighbourhood find every new
-        entailment, because the existing inferred graph is already closed."""
-        scratch = ox.Store()
-        scratch.load(resources.ONTOLOGY_PATH.read_bytes(), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(str(ONTOLOGY_GRAPH)))
-        data = ox.NamedNode(_SCRATCH_DATA)
-        existing_inferred = {q.triple for q in context if _is_inferred(q)}
-        scratch.extend(ox.Quad(q.subject, q.predicate, q.object, data) for q in context if q.graph_name != ox.NamedNode(str(ONTOLOGY_GRAPH)))
-        scratch.extend(ox.Quad(t.subject, t.predicate, t.object, data) for triples in change.add.values() for t in triples)
-        derived = materialize(scratch, [_SCRATCH_DATA], str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
-        candidates = derived - existing_inferred
-        if not candidates:
-            return set()
-        # Drop what the store already holds, asserted or inferred, outside the context.
-        known = {q.triple for q in self.store.quads_with_subjects(_iri_nodes(candidates, objects=False))}
-        return {t for t in candidates if t not in known}
+        schema = bundled_schema_closure()
+        # The inferred graph is closed: what it holds about the neighbourhood stands
+        # while nothing is removed, and lets the rules reach further than one hop.
+        adds_only = not any(change.remove.values())
+        existing = {q.triple for q in (*focus_quads, *neighbour_quads, *pointing) if _is_inferred(q)} if adds_only else set()
+        facts = triple_facts([*focus_data, *context, *existing])
+        derived = _triples(entailments([*facts, *schema.facts]))
+        report = validate(focus_data, context=context, entailed=derived | existing | schema.closure)
+        if not report.conforms or not adds_only:
+            return report, *(self._rederive_all(change) if report.conforms else (set(), set()))
+        # Drop what the store already holds, asserted or inferred, outside the neighbourhood.
+        known = {q.triple for q in self.store.quads_with_subjects(_iri_nodes(derived, objects=False))}
+        return report, set(), {t for t in derived if t not in known}
 
     def _rederive_all(self, change: Change) -> tuple[set[ox.Triple], set[ox.Triple]]:
         """Removals can invalidate entailments anywhere: derive them again from the
         data as it will be, and diff with the inferred graph."""
-        scratch = ox.Store()
-        for quad in self.store.quads():
-            if _is_inferred(quad):
-                continue
-            scratch.add(quad)
-        for graph, triples in change.remove.items():
-            target = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
-            for t in triples:
-                scratch.remove(ox.Quad(t.subject, t.predicate, t.object, target))
-        for graph, triples in change.add.items():
-            target = ox.NamedNode(graph) if graph is not None else ox.DefaultGraph()
-            scratch.extend(ox.Quad(t.subject, t.predicate, t.object, target) for t in triples)
-        # The default graph joins the reasoning as a named graph of its own.
-        scratch.extend(ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(_SCRATCH_DATA)) for q in scratch.quads_for_pattern(None, None, None, ox.DefaultGraph()))
+        schema = bundled_schema_closure()
+        removed = {(graph, fact) for graph, triples in change.remove.items() for fact in triple_facts(triples)}
         links = str(GRAPH["links"])
-        data_graphs = [g.value for g in scratch.named_graphs() if isinstance(g, ox.NamedNode) and g.value not in (str(ONTOLOGY_GRAPH), links)]
-        derived = materialize(scratch, data_graphs, str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), schema=bundled_schema_closure()).triples
-        current = {q.triple for q in self.store.quads(str(INFERRED_GRAPH))}
-        return current - derived, derived - current
+        facts: list[Fact] = []
+        for graph in [None, *self.store.graph_names()]:
+            if graph in (str(ONTOLOGY_GRAPH), str(INFERRED_GRAPH), links):
+                continue
+            held = triple_facts(self.store.quads_in(graph))
+            facts += [fact for fact in held if (graph, fact) not in removed] if removed else held
+        facts += [fact for graph, triples in change.add.items() if graph != links for fact in triple_facts(triples)]
+        derived = entailments([*facts, *schema.facts])
+        asserted = set(facts)
+        derived.update(fact for fact in triple_facts(schema.closure) if fact not in asserted)
+        current = set(triple_facts(self.store.quads(str(INFERRED_GRAPH))))
+        return _triples(current - derived), _triples(derived - current)
 
 
 #: Subjects only patrolkg itself describes: the records of submissions and their
@@ -362,11 +351,11 @@ class Writer:
 RESERVED_SUBJECTS = (str(PKID) + "submission/", str(PKID) + "submission-status/")
 
 
-def _refuse_reserved_subjects(change: Change) -> None:
-    for triple in change.all_triples():
-        if isinstance(triple.subject, ox.NamedNode) and triple.subject.value.startswith(RESERVED_SUBJECTS):
+def _refuse_reserved_subjects(subjects: Iterable[str]) -> None:
+    for subject in subjects:
+        if subject.startswith(RESERVED_SUBJECTS):
             raise ForbiddenOperation(
-                f"<{triple.subject.value}> belongs to patrolkg's record of submissions; nobody may state facts about it",
+                f"<{subject}> belongs to patrolkg's record of submissions; nobody may state facts about it",
                 hint="a submission is retracted with DELETE /submissions/{id}; its record is kept by patrolkg",
             )
 
@@ -378,12 +367,18 @@ def _graph_of(quad: ox.Quad) -> GraphName:
 def _apply(change: Change, quads: set[tuple[GraphName, ox.Triple]], *, subjects: set[str] | None = None) -> set[tuple[GraphName, ox.Triple]]:
     """``quads`` as they will be after ``change`` (additions limited to ``subjects``),
     without the ontology graph, which validation adds itself."""
+    if not quads and subjects is None and not any(change.remove.values()) and str(ONTOLOGY_GRAPH) not in change.add:
+        return {(graph, t) for graph, triples in change.add.items() for t in triples}  # all new: nothing to merge
     result = set(quads)
     for graph, triples in change.remove.items():
         result -= {(graph, t) for t in triples}
     for graph, triples in change.add.items():
         result |= {(graph, t) for t in triples if subjects is None or (isinstance(t.subject, ox.NamedNode) and t.subject.value in subjects)}
     return {(g, t) for g, t in result if g != str(ONTOLOGY_GRAPH)}
+
+
+def _triples(facts: Iterable[Fact]) -> set[ox.Triple]:
+    return {q.triple for q in ox.parse(as_ntriples(facts), format=ox.RdfFormat.N_TRIPLES)}
 
 
 def _is_inferred(quad: ox.Quad) -> bool:

@@ -54,7 +54,7 @@ def open_store(path: Path | str | None) -> Store:
     return OxigraphStore(path)
 
 
-def open_configured_store(settings: Settings) -> Store:
+def open_configured_store(settings: Settings, *, bulk_writes: bool = False) -> Store:
     """The store the settings name: the remote store at ``store_url`` when it is set,
     else the embedded store in the ``store`` directory (or the default one).
 
@@ -70,7 +70,7 @@ def open_configured_store(settings: Settings) -> Store:
             credentials=Credentials(settings.store_user, settings.store_password, settings.store_token),
             timeout=settings.query_timeout,
         )
-    return OxigraphStore(settings.store or default_store_path(), min_free_bytes=settings.min_free_bytes)
+    return OxigraphStore(settings.store or default_store_path(), min_free_bytes=settings.min_free_bytes, bulk_writes=bulk_writes)
 
 
 def store_location(store: Store) -> str:
