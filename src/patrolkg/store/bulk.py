@@ -10,27 +10,38 @@ checkpoint: hard links, made in a moment), and the copy then takes the store's p
 2. rename the store to ``.<name>.replaced-<pid>-<id>``;
 3. rename the checkpoint to the store's name, then delete the replaced store.
 
-A crash before step 2 leaves the store as it was (and a checkpoint to delete); between
-steps 2 and 3, no store but the replaced one, which :func:`recover` puts back (the
-addition was never acknowledged); after step 3, the new store. :func:`recover` runs
-whenever a store directory is opened, and also deletes what dead processes left.
+A crash before step 2 leaves the store as it was (and a copy to delete); between steps
+2 and 3, no store but the replaced one, which :func:`recover` puts back (the addition
+was never acknowledged); after step 3, the new store (and the replaced one to delete).
+
+The writer holds a lock on the file ``.<name>.lock`` beside the store from step 1 to the
+end, and :func:`recover`, run whenever a store directory is opened, takes the same lock
+before it touches anything: what it finds while it holds the lock was left by a writer
+that died. While a writer holds the lock, nothing is touched, and a store directory
+missing then (between the two renames) is an error rather than a new empty store.
 
 Only a process that holds the store alone may do this (the command line's ``load``):
 the engine is closed before the swap and opened again after it
-(:class:`patrolkg.store.OxigraphStore` with ``bulk_writes=True``).
+(:class:`patrolkg.store.OxigraphStore` with ``bulk_writes=True``). It needs write
+access to the store's parent directory, and POSIX file locks.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyoxigraph as ox
 
-__all__ = ["BULK_QUADS", "load_into_copy", "swap_in", "recover"]
+from ..errors import StoreError
+
+__all__ = ["BULK_QUADS", "load_into_copy", "swap_in", "recover", "writing"]
 
 log = logging.getLogger("patrolkg.store")
 
@@ -43,51 +54,88 @@ def _sibling(path: Path, kind: str) -> Path:
 
 
 def _leftovers(path: Path, kind: str) -> list[Path]:
+    """What bulk writes left beside the store at ``path`` (RocksDB makes a checkpoint
+    as ``<name>.tmp`` first, so those count too)."""
     return sorted(path.parent.glob(f".{path.name}.{kind}-*")) if path.parent.is_dir() else []
 
 
-def _owner_alive(leftover: Path) -> bool:
-    """Whether the process named in ``.<name>.<kind>-<pid>-<id>`` still runs."""
-    pid = leftover.name.rsplit(".", 1)[-1].split("-")[1]
-    if not pid.isdigit():
-        return False
+@contextmanager
+def _lock(path: Path, *, wait: bool) -> Iterator[bool]:
+    """Hold the bulk-write lock of the store at ``path``: yields True when held, False
+    when another process holds it (``wait=False``).
+
+    :raises OSError: if the lock file cannot be made (the parent is not writable).
+    """
+    descriptor = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Hold the bulk-write lock of the store at ``path`` while a bulk write runs.
+
+    :raises StoreError: if the lock file cannot be made beside the store.
+    """
+    path = path.absolute()
+    try:
+        with _lock(path, wait=True):
+            yield
+    except OSError as exc:
+        raise StoreError(
+            f"cannot lock the store for a bulk write: {exc.strerror or exc}; nothing was written",
+            hint="a bulk write needs write access to the directory that holds the store",
+        ) from None
 
 
 def recover(path: Path) -> None:
-    """Finish or undo what a process killed during :func:`commit_in_copy` left.
+    """Undo or finish what a bulk write that died left beside the store at ``path``.
 
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
-    >>> (root / ".store.replaced-999999999-abcd").mkdir()
+    >>> (root / ".store.replaced-1-abcd").mkdir()
     >>> recover(root / "store")
     >>> sorted(p.name for p in root.iterdir())
-    ['store']
+    ['.store.lock', 'store']
+
+    :raises StoreError: if a bulk write is replacing the store at this moment.
     """
-    replaced = [p for p in _leftovers(path, "replaced") if not _owner_alive(p)]
-    if replaced and not path.exists():
-        # Killed between the two renames: the old store goes back, whole.
-        os.rename(replaced.pop(), path)
-        log.warning("a bulk write to %s was interrupted; the store is as it was before it", path.name)
-    for leftover in [*replaced, *(p for p in _leftovers(path, "bulk") if not _owner_alive(p))]:
-        shutil.rmtree(leftover, ignore_errors=True)
+    path = path.absolute()
+    if not _leftovers(path, "bulk") and not _leftovers(path, "replaced"):
+        return
+    try:
+        with _lock(path, wait=False) as held:
+            if not held:
+                if not path.exists():
+                    raise StoreError("the store is being replaced by a bulk load at this moment", hint="retry when `patrolkg load` has ended")
+                return  # a live writer's files: not ours to touch
+            replaced = _leftovers(path, "replaced")
+            if replaced and not path.exists():
+                # Died between the two renames: the old store goes back, whole.
+                os.rename(replaced.pop(), path)
+                log.warning("a bulk write to %s was interrupted; the store is as it was before it", path.name)
+            for leftover in [*replaced, *_leftovers(path, "bulk")]:
+                shutil.rmtree(leftover, ignore_errors=True)
+    except OSError as exc:
+        log.warning("cannot clean up after an interrupted bulk write beside %s: %s", path, exc)
 
 
 def load_into_copy(engine: ox.Store, path: Path, nquads: bytes) -> Path:
-    """Steps 1 of the module's protocol: a checkpoint of ``engine`` (the store at
+    """Step 1 of the module's protocol: a checkpoint of ``engine`` (the store at
     ``path``) holding the quads of the N-Quads document ``nquads`` too. The store is
-    not changed.
+    not changed. Call it inside :func:`writing`.
 
     :raises OSError: if the copy cannot be made or written (it is deleted again).
     :raises SyntaxError: if ``nquads`` is malformed (the copy is deleted again).
     """
-    copy = _sibling(path, "bulk")
+    copy = _sibling(path.absolute(), "bulk")
     try:
         engine.backup(str(copy))
         target = ox.Store(str(copy))
@@ -96,18 +144,25 @@ def load_into_copy(engine: ox.Store, path: Path, nquads: bytes) -> Path:
         del target
     except BaseException:
         shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(copy.with_name(copy.name + ".tmp"), ignore_errors=True)
         raise
     return copy
 
 
 def swap_in(copy: Path, path: Path) -> None:
     """Steps 2 and 3: ``copy`` becomes the store at ``path``. Nothing may have the store
-    at ``path`` open any more.
+    at ``path`` open any more. Call it inside :func:`writing`.
 
-    :raises OSError: if a rename fails (the store at ``path`` is then as it was).
+    :raises OSError: if a rename fails (the store at ``path`` is then as it was, and
+        the copy deleted).
     """
+    path = path.absolute()
     replaced = _sibling(path, "replaced")
-    os.rename(path, replaced)
+    try:
+        os.rename(path, replaced)
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
     try:
         os.rename(copy, path)
     except BaseException:

@@ -58,7 +58,7 @@ class OxigraphStore:
     """
 
     def __init__(self, path: Path | str | None, *, min_free_bytes: int = 0, bulk_writes: bool = False) -> None:
-        self.path = Path(path) if path is not None else None
+        self.path = Path(path).absolute() if path is not None else None
         self.min_free_bytes = min_free_bytes
         self.bulk_writes = bulk_writes and self.path is not None
         try:
@@ -257,7 +257,7 @@ class OxigraphStore:
         expect_version: str | None = None,
         new_version: str | None = None,
     ) -> bool:
-        if self.bulk_writes and not any(remove.values()) and sum(map(_size, add.values())) >= bulk.BULK_QUADS:
+        if self.bulk_writes and not any(remove.values()) and sum(map(_size, add.values())) >= bulk.BULK_QUADS and not self._inside_store(Path.cwd()):
             return self._add_in_bulk(add, expect_version=expect_version, new_version=new_version)
         parts = []
         for graph, triples in remove.items():
@@ -314,28 +314,40 @@ class OxigraphStore:
             if new_version is not None and self._version != expect_version:
                 return False
             self._check_writable()
-            try:
-                copy = bulk.load_into_copy(self._engine(), self.path, nquads)
-            except OSError as exc:
-                raise StoreError(f"cannot write the store: {self._private(exc)}; nothing was written",
-                                 hint="free space on the store's disk (a bulk write needs room for a copy of what it adds)") from None
-            self._store = None
-            gc.collect()  # the engine closes when its last reference goes
-            try:
-                bulk.swap_in(copy, self.path)
-            except OSError as exc:
-                raise StoreError(f"cannot write the store: {self._private(exc)}; nothing was written") from None
-            finally:
-                self._store = ox.Store(str(self.path))
+            with bulk.writing(self.path):
+                try:
+                    copy = bulk.load_into_copy(self._engine(), self.path, nquads)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot write the store: {self._private(exc)}; nothing was written",
+                        hint="a bulk write needs room on the store's disk for what it adds, and write access to the store's parent directory",
+                    ) from None
+                self._store = None
+                gc.collect()  # the engine closes when its last reference goes
+                try:
+                    bulk.swap_in(copy, self.path)
+                except OSError as exc:
+                    raise StoreError(f"cannot write the store: {self._private(exc)}; nothing was written") from None
+                finally:
+                    try:
+                        self._store = ox.Store(str(self.path))
+                    except OSError as exc:  # left closed: the next use reopens it, or says why not
+                        log.error("cannot reopen the store after a bulk write: %s", exc)
             self._version = new_version or uuid.uuid4().hex
             return True
 
+    def _inside_store(self, directory: Path) -> bool:
+        """Whether ``directory`` is the store's directory or inside it (a bulk write
+        would move it away: it is not made then)."""
+        assert self.path is not None
+        return directory.resolve().is_relative_to(self.path.resolve())
+
     def close(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self._writable:
             try:
                 if self._store is not None:
                     self._store.flush()
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a read-only instance
                 pass
         self._store, self._closed = None, True
 
