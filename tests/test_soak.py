@@ -352,14 +352,19 @@ def test_soak(server: LiveServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert log.unexpected == []
     assert mismatches == []
     assert log.runaways > 0 and log.accepted and log.retracted and log.rejected
-    # Back near the start: what a soak leaves behind is bounded, not growing with it.
-    assert end_main + end_children <= 1.5 * (start_main + start_children) + 64, memory
+    # Back near the start: what a soak leaves behind is what fills once and stays
+    # bounded (the engine's caches, and what malloc keeps of the peak for reuse), not
+    # what grows with the soak's length.
+    assert end_main + end_children <= start_main + start_children + ENGINE_CACHES_MIB + ALLOCATOR_SLACK_MIB, memory
 
 
 #: What RocksDB may cache per process, as Oxigraph configures it: the default 32 MiB
 #: block cache, and 128 MiB more for the column family of strings (tuned for point
 #: lookups). pyoxigraph offers no setting for either.
 ENGINE_CACHES_MIB = 32 + 128
+#: What malloc may keep, for reuse, of the memory a busy moment took: it returns the
+#: top of its heaps to the system, not the holes below (two arenas: patrolkg.web.server).
+ALLOCATOR_SLACK_MIB = 64
 
 
 def test_commits_do_not_grow_the_servers_memory(tmp_path: Path) -> None:

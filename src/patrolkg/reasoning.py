@@ -13,9 +13,10 @@ the data with its entailments (:func:`find_inconsistencies`).
 The ``owl:sameAs`` link set to Wikidata is not reasoned over: the eq-rep rules would
 copy every fact about an entity onto its Wikidata IRI, which says nothing new.
 
-Entailments that mention a blank node are not materialized: the only blank nodes
-patrolkg stores are the ontology's anonymous axiom nodes (user data is skolemized on
-write), and a copy of such a node in another graph could not be joined back to it.
+Entailments that mention a blank node take part in the reasoning (a restriction is an
+anonymous class) but are not materialized: the only blank nodes patrolkg stores are
+the ontology's anonymous axiom nodes (user data is skolemized on write), and a copy of
+such a node in another graph could not be joined back to it.
 """
 
 from __future__ import annotations
