@@ -149,3 +149,52 @@ def test_big_answers_and_errors_cross_the_pipe_under_uvloop(tmp_path: Path) -> N
     finally:
         executor.close()
         store.close()
+
+
+def _spooled(tmp_path: Path) -> list[Path]:
+    return sorted(tmp_path.glob(".store.snapshots/*/spool/*"))
+
+
+def test_a_large_result_is_spooled_by_the_worker_and_streamed_whole(tmp_path: Path) -> None:
+    from conftest import LiveServer
+
+    from patrolkg.results import SPILL_BYTES
+
+    store = _filled(tmp_path / "store", size=60_000)  # about 95 bytes a row in SPARQL JSON
+    store.close()
+    server = LiveServer(tmp_path / "store", "--no-seed", "--max-rows", "100000", "--query-workers", "1").start()
+    everything = "SELECT ?s ?o WHERE { ?s ?p ?o } ORDER BY ?o"
+    try:
+        with httpx.Client(timeout=60) as client:
+            whole = client.get(server.url + "/sparql", params={"query": everything}, headers={"Accept": "application/sparql-results+json"})
+            assert whole.status_code == 200 and len(whole.content) > SPILL_BYTES
+            assert int(whole.headers["content-length"]) == len(whole.content)
+            assert whole.headers["content-type"] == "application/sparql-results+json"
+            values = [b["o"]["value"] for b in whole.json()["results"]["bindings"]]
+            assert values == sorted(str(i) for i in range(60_000))
+            assert "patrolkg-truncated" not in whole.headers
+
+            csv = client.get(server.url + "/sparql", params={"query": everything, "format": "csv"}, headers={})
+            assert csv.status_code == 200
+            assert len(csv.text.splitlines()) == 60_001  # the header row, then every row
+            assert _spooled(tmp_path) == []  # each file is gone once sent
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_while_spooling_leaves_no_file(tmp_path: Path) -> None:
+    from conftest import LiveServer
+
+    store = _filled(tmp_path / "store", size=3000)
+    store.close()
+    # Nine million rows of a cartesian product: far more than a second's worth.
+    server = LiveServer(tmp_path / "store", "--no-seed", "--max-rows", "100000000", "--query-timeout", "1", "--query-workers", "1").start()
+    try:
+        with httpx.Client(timeout=60) as client:
+            response = client.get(server.url + "/sparql", params={"query": "SELECT ?a ?b WHERE { ?a ?p ?x . ?b ?q ?y }"}, headers={"Accept": "text/csv"})
+            assert response.status_code == 503
+            assert _spooled(tmp_path) == []
+            assert client.get(server.url + "/sparql", params={"query": "ASK {}"}).status_code == 200
+    finally:
+        server.stop()

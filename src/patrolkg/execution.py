@@ -68,12 +68,16 @@ class QueryRequest:
 
 @dataclass(frozen=True)
 class QueryResponse:
+    """A query's answer, written: ``body``, or, for a large result written with a spool
+    directory, the file ``body_file`` holding it (which the receiver owns and deletes)."""
+
     body: bytes
     media_type: str
     kind: str  # "select", "ask" or "graph"
     rows: int
     truncated: bool
     seconds: float = 0.0
+    body_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,9 @@ def _pick(request: QueryRequest, offered: Sequence[str]) -> str:
     return chosen
 
 
-def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None) -> QueryResponse:
-    """Check, run and serialize one query.
+def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None, spool_dir: str | None = None) -> QueryResponse:
+    """Check, run and serialize one query (with ``spool_dir``, a large SELECT result is
+    written to a file there: :attr:`QueryResponse.body_file`).
 
     :raises ForbiddenOperation: see :func:`check_query`.
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
@@ -159,7 +164,7 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
     endpoints = check_query(request.text, limits)
     try:
         with service_errors(endpoints):
-            return _execute(store, request, limits, check=check)
+            return _execute(store, request, limits, check=check, spool_dir=spool_dir)
     except SyntaxError as error:
         # Only a remote engine's answer, parsed as it arrives, can turn malformed while
         # it is read: the engine stopped mid-way (its own timeout, most often).
@@ -169,7 +174,7 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
         ) from None
 
 
-def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None) -> QueryResponse:
+def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None, spool_dir: str | None = None) -> QueryResponse:
     started = time.perf_counter()
     check = check or (lambda: None)
     result = store.query(
@@ -184,8 +189,8 @@ def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Call
         return QueryResponse(body, media_type, "ask", 1, False, time.perf_counter() - started)
     if isinstance(result, ox.QuerySolutions):
         media_type = _pick(request, RESULT_MEDIA_TYPES)
-        written = write_solutions(result, media_type, limit=limits.max_rows, check=check)
-        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started)
+        written = write_solutions(result, media_type, limit=limits.max_rows, check=check, spool_dir=spool_dir)
+        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file)
     media_type = _pick(request, GRAPH_MEDIA_TYPES)
     triples = []
     truncated = False

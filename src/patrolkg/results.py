@@ -10,14 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 from json.encoder import encode_basestring
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import BinaryIO
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
-__all__ = ["Written", "write_solutions"]
+__all__ = ["Written", "write_solutions", "SPILL_BYTES"]
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -26,11 +29,44 @@ _RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 
 @dataclass(frozen=True)
 class Written:
-    """A serialized result: bytes, how many rows, whether rows were cut off."""
+    """A serialized result: bytes (or the file that holds them), how many rows,
+    whether rows were cut off."""
 
     body: bytes
     rows: int
     truncated: bool
+    file: str | None = None  # when set, the body is in this file and ``body`` is empty
+
+
+class _Body:
+    """A body being written: in memory, and past ``spill_bytes`` in a new file in
+    ``spool_dir`` (when given), so that a large result never sits in memory whole."""
+
+    def __init__(self, spool_dir: str | None, spill_bytes: int) -> None:
+        self.spool_dir, self.spill_bytes = spool_dir, spill_bytes
+        self.memory = bytearray()
+        self.file: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.file is not None:
+            self.file.write(data)
+            return
+        self.memory += data
+        if self.spool_dir is not None and len(self.memory) > self.spill_bytes:
+            self.file = tempfile.NamedTemporaryFile(dir=self.spool_dir, prefix=f"{os.getpid()}-", suffix=".body", delete=False)
+            self.file.write(self.memory)
+            self.memory = bytearray()
+
+    def close(self) -> tuple[bytes, str | None]:
+        if self.file is None:
+            return bytes(self.memory), None
+        self.file.close()
+        return b"", self.file.name
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            os.unlink(self.file.name)
 
 
 def _json_term(term: Term) -> dict[str, object]:
@@ -124,19 +160,17 @@ def _tsv_term(term: Term | None) -> str:
     return "" if term is None else str(term)
 
 
-def _limited(solutions: Iterable[ox.QuerySolution], limit: int, check: Callable[[], None]) -> tuple[list[ox.QuerySolution], bool]:
-    rows = []
-    for index, solution in enumerate(solutions):
-        if index >= limit:
-            return rows, True
-        if index % 256 == 0:
-            check()
-        rows.append(solution)
-    return rows, False
-
-
 def _noop() -> None:
     pass
+
+
+#: Rows written as text before they are encoded and added to the body: the body grows
+#: by chunks, and no list of every row (or of its text) is ever held.
+_CHUNK_ROWS = 2048
+
+
+#: Bodies larger than this go to a file when a spool directory is given.
+SPILL_BYTES = 4 * 2**20
 
 
 def write_solutions(
@@ -145,40 +179,69 @@ def write_solutions(
     *,
     limit: int,
     check: Callable[[], None] = _noop,
+    spool_dir: str | None = None,
 ) -> Written:
     """Write a SELECT result in ``media_type``, at most ``limit`` rows.
 
-    ``check`` is called every few rows; it raises to abandon the query (timeouts).
+    Rows are read from the engine and written one by one, so that memory holds the
+    body being written, not the rows too; with ``spool_dir``, a body past
+    :data:`SPILL_BYTES` goes on in a file there (``Written.file``, which the caller
+    then owns). ``check`` is called every few rows; it raises to abandon the query
+    (timeouts).
     """
     names = [v.value for v in solutions.variables]
-    rows, truncated = _limited(solutions, limit, check)
     if media_type == "application/sparql-results+json":
         term = _cached(_json_text)
         keys = [json.dumps(n, ensure_ascii=False) + ":" for n in names]
-        bindings = ",".join("{" + ",".join(k + term(v) for k, v in zip(keys, row) if v is not None) + "}" for row in rows)
         head = json.dumps({"vars": names}, ensure_ascii=False, separators=(",", ":"))
-        body = ('{"head":' + head + ',"results":{"bindings":[' + bindings + "]}}").encode()
+        opening, separator, closing = '{"head":' + head + ',"results":{"bindings":[', ",", "]}}"
+        row_text: Callable[[ox.QuerySolution], str] = lambda row: "{" + ",".join(k + term(v) for k, v in zip(keys, row) if v is not None) + "}"  # noqa: E731
     elif media_type == "application/sparql-results+xml":
         term = _cached(_xml_term)
-        opening = [f"<binding name={quoteattr(n)}>" for n in names]
-        out = ['<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>']
-        out += [f"<variable name={quoteattr(n)}/>" for n in names]
-        out.append("</head><results>")
-        for row in rows:
-            out.append("<result>" + "".join(o + term(v) + "</binding>" for o, v in zip(opening, row) if v is not None) + "</result>")
-        out.append("</results></sparql>\n")
-        body = "".join(out).encode()
+        bindings = [f"<binding name={quoteattr(n)}>" for n in names]
+        opening = '<?xml version="1.0" encoding="UTF-8"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>'
+        opening += "".join(f"<variable name={quoteattr(n)}/>" for n in names) + "</head><results>"
+        separator, closing = "", "</results></sparql>\n"
+        row_text = lambda row: "<result>" + "".join(b + term(v) + "</binding>" for b, v in zip(bindings, row) if v is not None) + "</result>"  # noqa: E731
     elif media_type == "text/csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(names)
-        writer.writerows([_csv_term(v) for v in row] for row in rows)
-        body = buffer.getvalue().encode()
+        opening, separator, closing = buffer.getvalue(), "", ""
+
+        def row_text(row: ox.QuerySolution) -> str:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([_csv_term(v) for v in row])
+            return buffer.getvalue()
     elif media_type == "text/tab-separated-values":
         term = _cached(str)
-        lines = ["\t".join(f"?{n}" for n in names)]
-        lines += ["\t".join("" if v is None else term(v) for v in row) for row in rows]
-        body = ("\n".join(lines) + "\n").encode()
+        opening, separator, closing = "\t".join(f"?{n}" for n in names) + "\n", "", ""
+        row_text = lambda row: "\t".join("" if v is None else term(v) for v in row) + "\n"  # noqa: E731
     else:
         raise ValueError(f"not a SELECT results media type: {media_type}")
-    return Written(body, len(rows), truncated)
+
+    body = _Body(spool_dir, SPILL_BYTES)
+    try:
+        body.write(opening.encode())
+        chunk: list[str] = []
+        rows, truncated = 0, False
+        for row in solutions:
+            if rows >= limit:
+                truncated = True
+                break
+            if rows % 256 == 0:
+                check()
+            chunk.append(row_text(row))
+            rows += 1
+            if len(chunk) == _CHUNK_ROWS:
+                body.write(((separator if rows > _CHUNK_ROWS else "") + separator.join(chunk)).encode())
+                chunk = []
+        if chunk:
+            body.write(((separator if rows > len(chunk) else "") + separator.join(chunk)).encode())
+        body.write(closing.encode())
+    except BaseException:
+        body.discard()
+        raise
+    data, file = body.close()
+    return Written(data, rows, truncated, file)

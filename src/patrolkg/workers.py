@@ -151,8 +151,9 @@ class StagingRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _worker_main(conn: Connection, limits: Limits) -> None:
-    """A worker: answers (snapshot, request) messages until told to stop."""
+def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
+    """A worker: answers (snapshot, request) messages until told to stop; large
+    results go to files in ``spool_dir`` (named after the worker's pid)."""
     opened: str | None = None
     store: OxigraphStore | None = None
     conn.send(("ready", None))  # imports are done: the timeout clock may start
@@ -174,7 +175,7 @@ def _worker_main(conn: Connection, limits: Limits) -> None:
 
                 conn.send(("ok", stage_update(store, request.update, **request.options)))
             else:
-                conn.send(("ok", execute(store, request, limits)))
+                conn.send(("ok", execute(store, request, limits, spool_dir=spool_dir)))
         except PatrolkgError as error:
             conn.send(("error", error))
         except Exception as error:  # a bug: reported to the parent, which logs it
@@ -221,6 +222,9 @@ class ProcessExecutor:
         _remove_abandoned(snapshots)
         root = snapshots / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.publisher = SnapshotPublisher(store, root, keep_seconds=limits.timeout * 2 + 5)
+        #: Where workers write large results for the server to stream (and delete).
+        self.spool = root / "spool"
+        self.spool.mkdir(parents=True, exist_ok=True)
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._size = workers
@@ -234,7 +238,7 @@ class ProcessExecutor:
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(child, self.limits), daemon=True, name="patrolkg-worker")
+        process = self._context.Process(target=_worker_main, args=(child, self.limits, str(self.spool)), daemon=True, name="patrolkg-worker")
         process.start()
         child.close()
         worker = _Worker(process, parent)
@@ -244,6 +248,8 @@ class ProcessExecutor:
     def _discard(self, worker: _Worker) -> None:
         self._all.discard(worker)
         worker.kill()
+        for leftover in self.spool.glob(f"{worker.process.pid}-*"):  # a result it was writing
+            leftover.unlink(missing_ok=True)
 
     def start(self) -> None:
         """Start the query workers now rather than at the first query (they import

@@ -308,7 +308,9 @@ class Writer:
         focus = changed | {q.subject.value for q in incoming if isinstance(q.subject, ox.NamedNode)}
         focus_quads = self.store.quads_with_subjects(focus)
         focus_data = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in focus_quads if not _is_inferred(q)})]
-        neighbours = _iri_nodes(focus_data, objects=True) - focus
+        focus_facts = triple_facts(focus_data)
+        # What the focus nodes point at (their own subjects are the focus).
+        neighbours = {o[1:-1] for _, _, o in focus_facts if o[0] == "<" and o[1] != "<"} - focus
         neighbour_quads = self.store.quads_with_subjects(neighbours)
         context = [t for _, t in _apply(change, {(_graph_of(q), q.triple) for q in neighbour_quads if not _is_inferred(q)}, subjects=neighbours)]
         schema = bundled_schema_closure()
@@ -316,8 +318,7 @@ class Writer:
         # while nothing is removed, and lets the rules reach further than one hop.
         adds_only = not any(change.remove.values())
         existing = {q.triple for q in (*focus_quads, *neighbour_quads, *pointing) if _is_inferred(q)} if adds_only else set()
-        facts = triple_facts([*focus_data, *context, *existing])
-        derived = _triples(entailments([*facts, *schema.facts]))
+        derived = _triples(entailments([*focus_facts, *triple_facts([*context, *existing]), *schema.facts]))
         report = validate(focus_data, context=context, entailed=derived | existing | schema.closure)
         if not report.conforms or not adds_only:
             return report, *(self._rederive_all(change) if report.conforms else (set(), set()))

@@ -33,7 +33,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -127,19 +127,20 @@ def recover(path: Path) -> None:
         log.warning("cannot clean up after an interrupted bulk write beside %s: %s", path, exc)
 
 
-def load_into_copy(engine: ox.Store, path: Path, nquads: bytes) -> Path:
+def load_into_copy(engine: ox.Store, path: Path, graphs: Mapping[ox.NamedNode | ox.DefaultGraph, bytes]) -> Path:
     """Step 1 of the module's protocol: a checkpoint of ``engine`` (the store at
-    ``path``) holding the quads of the N-Quads document ``nquads`` too. The store is
-    not changed. Call it inside :func:`writing`.
+    ``path``) holding, in each graph of ``graphs``, the triples of its N-Triples
+    document too. The store is not changed. Call it inside :func:`writing`.
 
     :raises OSError: if the copy cannot be made or written (it is deleted again).
-    :raises SyntaxError: if ``nquads`` is malformed (the copy is deleted again).
+    :raises SyntaxError: if a document is malformed (the copy is deleted again).
     """
     copy = _sibling(path.absolute(), "bulk")
     try:
         engine.backup(str(copy))
         target = ox.Store(str(copy))
-        target.bulk_load(nquads, format=ox.RdfFormat.N_QUADS)
+        for graph, ntriples in graphs.items():
+            target.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=graph)
         target.flush()
         del target
     except BaseException:

@@ -306,17 +306,18 @@ class OxigraphStore:
     def _add_in_bulk(self, add: Mapping[str | None, Iterable[ox.Triple]], *, expect_version: str | None, new_version: str | None) -> bool:
         """:meth:`apply` of a large addition, through :mod:`patrolkg.store.bulk`."""
         assert self.path is not None
-        nquads = ox.serialize(
-            (ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(graph) if graph else ox.DefaultGraph()) for graph, triples in add.items() for t in triples),
-            format=ox.RdfFormat.N_QUADS,
-        )
+        documents = {
+            ox.NamedNode(graph) if graph is not None else ox.DefaultGraph(): ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
+            for graph, triples in add.items()
+            if triples
+        }
         with self._write_lock:
             if new_version is not None and self._version != expect_version:
                 return False
             self._check_writable()
             with bulk.writing(self.path):
                 try:
-                    copy = bulk.load_into_copy(self._engine(), self.path, nquads)
+                    copy = bulk.load_into_copy(self._engine(), self.path, documents)
                 except OSError as exc:
                     raise StoreError(
                         f"cannot write the store: {self._private(exc)}; nothing was written",

@@ -21,11 +21,12 @@ executor, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ForbiddenOperation, NotAcceptable
@@ -149,7 +150,31 @@ async def _answer(request: Request, operation: _Operation) -> Response:
     headers = dict(_VARY)
     if result.truncated:
         headers[TRUNCATED_HEADER] = f"max-rows={svc.limits.max_rows}"
-    return Response(result.body, headers={**headers, "Content-Type": _content_type_header(result.media_type)})
+    headers["Content-Type"] = _content_type_header(result.media_type)
+    if result.body_file is not None:
+        return _streamed(result.body_file, headers)
+    return Response(result.body, headers=headers)
+
+
+#: Bytes read from a spooled result at a time.
+_STREAM_CHUNK = 1 << 20
+
+
+def _streamed(path: str, headers: dict[str, str]) -> StreamingResponse:
+    """A large result a query worker wrote to ``path``, sent in chunks. The file is
+    unlinked once open: it is gone when the answer ends, however it ends."""
+    handle = open(path, "rb")  # noqa: SIM115 (closed by the stream)
+    os.unlink(path)
+    size = os.fstat(handle.fileno()).st_size
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await run_in_threadpool(handle.read, _STREAM_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
+    return StreamingResponse(chunks(), headers={**headers, "Content-Length": str(size)})
 
 
 async def _service_description(request: Request, formats: Sequence[str]) -> Response:

@@ -1,0 +1,112 @@
+"""SELECT results written row by row in the four formats, across the writer's chunks,
+and cut at the row limit: each body parses back, with every row, as the engine's own
+serializer writes it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pyoxigraph as ox
+import pytest
+
+from patrolkg.results import _CHUNK_ROWS, SPILL_BYTES, write_solutions
+
+ROWS = 2 * _CHUNK_ROWS + 7  # two whole chunks and part of a third
+QUERY = "SELECT ?s ?label ?n WHERE { ?s <urn:p> ?n OPTIONAL { ?s <urn:label> ?label } } ORDER BY ?n"
+
+
+@pytest.fixture(scope="module")
+def store() -> ox.Store:
+    engine = ox.Store()
+    for i in range(ROWS):
+        subject = ox.NamedNode(f"urn:s{i}")
+        engine.add(ox.Quad(subject, ox.NamedNode("urn:p"), ox.Literal(str(i), datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))))
+        if i % 3:  # some rows leave ?label unbound
+            engine.add(ox.Quad(subject, ox.NamedNode("urn:label"), ox.Literal(f'label "{i}", with, commas\tand tabs', language="en")))
+    return engine
+
+
+def _rows(body: bytes, media_type: str) -> list[tuple[str | None, ...]]:
+    """(s, label, n) of each row, as text, None when unbound."""
+    if media_type == "application/sparql-results+json":
+        bindings = json.loads(body)["results"]["bindings"]
+        return [tuple(b[k]["value"] if k in b else None for k in ("s", "label", "n")) for b in bindings]
+    if media_type == "application/sparql-results+xml":
+        ns = "{http://www.w3.org/2005/sparql-results#}"
+        rows = []
+        for result in ElementTree.fromstring(body).iter(ns + "result"):
+            values = {b.get("name"): next(iter(b)).text for b in result.iter(ns + "binding")}
+            rows.append(tuple(values.get(k) for k in ("s", "label", "n")))
+        return rows
+    if media_type == "text/csv":
+        records = list(csv.reader(io.StringIO(body.decode())))
+        assert records[0] == ["s", "label", "n"]
+        return [tuple(v or None for v in record) for record in records[1:]]
+    lines = body.decode().split("\n")
+    assert lines[0] == "?s\t?label\t?n" and lines[-1] == ""
+    # TSV writes Turtle terms: an integer either in full or abbreviated, as the engine does.
+    return [tuple(_INTEGER.sub(r"\1", v) or None for v in line.split("\t")) for line in lines[1:-1]]
+
+
+_INTEGER = re.compile(r'^"(-?[0-9]+)"\^\^<http://www\.w3\.org/2001/XMLSchema#integer>$')
+
+
+MEDIA_TYPES = ["application/sparql-results+json", "application/sparql-results+xml", "text/csv", "text/tab-separated-values"]
+
+
+@pytest.mark.parametrize("media_type", MEDIA_TYPES)
+def test_every_row_is_written_across_chunks_as_the_engine_writes_it(store: ox.Store, media_type: str) -> None:
+    written = write_solutions(store.query(QUERY), media_type, limit=ROWS)
+    assert (written.rows, written.truncated) == (ROWS, False)
+    ours = _rows(written.body, media_type)
+    engines = _rows(store.query(QUERY).serialize(format=ox.QueryResultsFormat.from_media_type(media_type)), media_type)
+    assert len(ours) == ROWS and ours == engines
+
+
+@pytest.mark.parametrize("media_type", MEDIA_TYPES)
+@pytest.mark.parametrize("limit", [0, 1, _CHUNK_ROWS, _CHUNK_ROWS + 1, ROWS - 1])
+def test_a_result_is_cut_at_the_limit_and_says_so(store: ox.Store, media_type: str, limit: int) -> None:
+    written = write_solutions(store.query(QUERY), media_type, limit=limit)
+    assert (written.rows, written.truncated) == (limit, True)
+    full = _rows(write_solutions(store.query(QUERY), media_type, limit=ROWS).body, media_type)
+    assert _rows(written.body, media_type) == full[:limit]
+
+
+def test_the_check_is_called_while_rows_are_read(store: ox.Store) -> None:
+    calls = []
+    write_solutions(store.query(QUERY), "text/csv", limit=ROWS, check=lambda: calls.append(1))
+    assert len(calls) == -(-ROWS // 256)
+
+
+def test_a_body_past_the_spill_size_is_written_to_a_file_in_the_spool(store: ox.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    in_memory = write_solutions(store.query(QUERY), "application/sparql-results+xml", limit=ROWS)
+    assert in_memory.file is None and len(in_memory.body) > 100_000
+    small = write_solutions(store.query(QUERY), "application/sparql-results+xml", limit=ROWS, spool_dir=str(tmp_path))
+    assert small.file is None and small.body == in_memory.body  # under SPILL_BYTES: in memory
+
+    monkeypatch.setattr("patrolkg.results.SPILL_BYTES", 100_000)
+    spilled = write_solutions(store.query(QUERY), "application/sparql-results+xml", limit=ROWS, spool_dir=str(tmp_path))
+    assert spilled.body == b"" and spilled.file is not None and Path(spilled.file).parent == tmp_path
+    assert Path(spilled.file).read_bytes() == in_memory.body
+    assert (spilled.rows, spilled.truncated) == (ROWS, False)
+    assert SPILL_BYTES > 100_000
+
+
+def test_a_result_abandoned_while_spilling_leaves_no_file(store: ox.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("patrolkg.results.SPILL_BYTES", 10_000)
+    calls = []
+
+    def stop_late() -> None:
+        calls.append(1)
+        if len(calls) * 256 > _CHUNK_ROWS + 256:  # a chunk is written, to a file by now
+            assert len(list(tmp_path.iterdir())) == 1
+            raise TimeoutError("stopped")
+
+    with pytest.raises(TimeoutError):
+        write_solutions(store.query(QUERY), "text/csv", limit=ROWS, check=stop_late, spool_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
