@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-__all__ = ["Endpoint", "Phase", "run_phase", "percentile", "count_results"]
+__all__ = ["Endpoint", "Phase", "run_phase", "run_paired_phase", "percentile", "count_results"]
 
 SELECT_ACCEPT = "application/sparql-results+json"
 GRAPH_ACCEPT = "application/n-triples"
@@ -122,3 +122,42 @@ def run_phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, wo
     """Send queries ``text(first)``, ``text(first + 1)``, ... from ``workers`` concurrent
     clients until ``seconds`` have passed or ``max_requests`` were sent."""
     return asyncio.run(_phase(endpoint, text, graph, workers=workers, seconds=seconds, max_requests=max_requests, timeout=timeout, first=first))
+
+
+async def _paired(endpoints: list[Endpoint], text: Callable[[int], str], graph: bool, *, seconds: float, max_requests: int, timeout: float) -> dict[str, Phase]:
+    phases = {endpoint.name: Phase() for endpoint in endpoints}
+    deadline = time.perf_counter() + seconds
+    failed: set[str] = set()
+    async with httpx.AsyncClient(trust_env=False) as client:
+        started = time.perf_counter()
+        index = 0
+        while time.perf_counter() < deadline and index < max_requests and len(failed) < len(endpoints):
+            # The same query on every server in turn, the order turned round each time,
+            # so that neither always runs just after the other.
+            for endpoint in endpoints if index % 2 == 0 else endpoints[::-1]:
+                if endpoint.name in failed:
+                    continue
+                phase = phases[endpoint.name]
+                begun = time.perf_counter()
+                try:
+                    body = await _request(client, endpoint, text(index), graph, timeout)
+                except (httpx.HTTPError, RuntimeError) as error:
+                    phase.errors.append(f"{type(error).__name__}: {error}"[:300])
+                    if isinstance(error, httpx.TimeoutException):
+                        failed.add(endpoint.name)
+                    continue
+                phase.latencies.append(time.perf_counter() - begun)
+                if phase.rows is None:
+                    phase.rows = count_results(body, graph)
+            index += 1
+        wall = time.perf_counter() - started
+    for phase in phases.values():
+        phase.wall = wall
+    return phases
+
+
+def run_paired_phase(endpoints: list[Endpoint], text: Callable[[int], str], graph: bool, *, seconds: float = 10.0, max_requests: int = 10_000, timeout: float = 60.0) -> dict[str, Phase]:
+    """One client sends each query ``text(i)`` to every endpoint in turn (alternating
+    the order) until ``seconds`` have passed: medians measured side by side, under the
+    same conditions of the machine, request for request. Phases by endpoint name."""
+    return asyncio.run(_paired(endpoints, text, graph, seconds=seconds, max_requests=max_requests, timeout=timeout))

@@ -5,8 +5,9 @@ Each :class:`BenchQuery` is a template; ``{person}``, ``{event}``, ``{statement}
 ``{state}`` and ``{word}`` are filled from the generator's manifest by a random
 generator seeded with the query's name, so request *n* is the same text on patrolkg,
 Oxigraph and rdflib-endpoint. ``kind`` says which target a query answers to: ``point``
-(a point lookup: throughput against Oxigraph's) or ``engine`` (the work is in the
-query engine: median latency against Oxigraph's). The competency questions in
+(a point lookup: throughput against Oxigraph's), ``engine`` (the work is in the
+query engine: median latency against Oxigraph's) or ``floor`` (no work at all: the
+cost of one request on each server, which no target is about). The competency questions in
 ``queries/`` run as they are.
 """
 
@@ -33,7 +34,7 @@ class BenchQuery:
     """One query of the mix."""
 
     name: str
-    kind: str  # "point" or "engine"
+    kind: str  # "point", "engine" or "floor"
     what: str  # one line for the report
     template: str
     graph_result: bool = False  # DESCRIBE/CONSTRUCT: ask for N-Triples
@@ -55,6 +56,10 @@ class BenchQuery:
 
 
 _MIX = [
+    BenchQuery(
+        "empty-ask", "floor", "ASK {}: what a request costs when the engine has nothing to do",
+        "ASK {{}}",
+    ),
     BenchQuery(
         "lookup", "point", "entity lookup: every property of one statement",
         PREFIXES + "SELECT ?p ?o WHERE {{ {statement} ?p ?o }}",

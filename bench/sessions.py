@@ -1,11 +1,11 @@
-"""The HTTP side of the benchmark: each server in turn on the same quads (start, query,
-measure memory, stop), and the submissions on patrolkg."""
+"""The HTTP side of the benchmark: patrolkg and the Oxigraph server together on the same
+quads, each query's median measured request for request side by side; then
+rdflib-endpoint on its own; the submissions on patrolkg."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import secrets
 import shutil
 import time
@@ -17,12 +17,12 @@ import httpx
 
 import generate
 import profiling
-from client import Endpoint, Phase, run_phase
+from client import Endpoint, Phase, run_paired_phase, run_phase
 from process import HERE, PYTHON, last_json, log, run_bounded
 from queries import BenchQuery
 from servers import MemoryWatch, Server, oxigraph_server, patrolkg_server, rdflib_server, tool
 
-__all__ = ["serve_and_query", "query_server", "measure_submissions", "profile_submissions"]
+__all__ = ["serve_and_query", "query_server", "query_side_by_side", "measure_submissions", "profile_submissions"]
 
 
 def query_server(server: Server, mix: list[BenchQuery], manifest: dict, args: argparse.Namespace, *, timeout: float, budget: float) -> dict:
@@ -65,6 +65,37 @@ def query_server(server: Server, mix: list[BenchQuery], manifest: dict, args: ar
             entry["sequential"] = _phase_dict(run_phase(endpoint, query.texts(manifest, "sequential"), query.graph_result, workers=1, seconds=args.phase_seconds, timeout=timeout))
             entry["concurrent"] = _phase_dict(run_phase(endpoint, query.texts(manifest, "concurrent"), query.graph_result, workers=args.concurrency, seconds=args.phase_seconds, timeout=timeout))
         log(f"{server.name} {query.name}: median {entry['sequential']['median_ms']:.1f} ms, rows {warm.rows}")
+    return results
+
+
+def query_side_by_side(servers: list[Server], mix: list[BenchQuery], manifest: dict, args: argparse.Namespace, *, timeout: float) -> dict[str, dict[str, dict]]:
+    """Every query of the mix on every server at once: a warm-up on each, then one
+    client sending each request to every server in turn (the medians, side by side,
+    for twice a phase), then each server's concurrent phase (throughput), one right
+    after the other. Results by server, then query, as :func:`query_server` gives them."""
+    endpoints = [Endpoint(server.name, server.sparql) for server in servers]
+    results: dict[str, dict[str, dict]] = {server.name: {} for server in servers}
+    for query in mix:
+        warm = {e.name: run_phase(e, query.texts(manifest, "warm-up"), query.graph_result, workers=1, seconds=timeout, max_requests=1, timeout=timeout) for e in endpoints}
+        entries = {name: results[name].setdefault(query.name, {}) for name in results}
+        live = []
+        for endpoint in endpoints:
+            phase, entry = warm[endpoint.name], entries[endpoint.name]
+            if phase.latencies:
+                entry.update(status="ok", warm_ms=phase.latencies[0] * 1000, rows=phase.rows)
+                live.append(endpoint)
+            else:
+                entry.update(status="timeout" if any("Timeout" in e for e in phase.errors) else "error", errors=phase.errors[:2], timeout=timeout)
+        if any(warm[e.name].latencies[0] > args.phase_seconds for e in live):
+            # One request outlasts a phase: the warm-ups are the samples.
+            for endpoint in live:
+                entries[endpoint.name].update(sequential=_phase_dict(warm[endpoint.name]), note="one request outlasts a phase: a single sample")
+        elif live:
+            paired = run_paired_phase(live, query.texts(manifest, "sequential"), query.graph_result, seconds=args.phase_seconds * len(live), timeout=timeout)
+            for endpoint in live:
+                entries[endpoint.name]["sequential"] = _phase_dict(paired[endpoint.name])
+                entries[endpoint.name]["concurrent"] = _phase_dict(run_phase(endpoint, query.texts(manifest, "concurrent"), query.graph_result, workers=args.concurrency, seconds=args.phase_seconds, timeout=timeout))
+        log(f"{query.name}: " + ", ".join(f"{name} median {entries[name]['sequential']['median_ms']:.1f} ms" for name in results if "sequential" in entries[name]))
     return results
 
 
@@ -126,48 +157,75 @@ def profile_submissions(work: Path, store: Path, manifest_file: Path, cap: float
 
 
 def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: dict, manifest_file: Path, loads: list[dict], data: dict[int, dict], args: argparse.Namespace) -> tuple[dict, dict]:
-    """Each server in turn on the same quads: start, query, measure, stop. The
-    submissions run last, on patrolkg (they change its store)."""
+    """patrolkg and the Oxigraph server together on the same quads: start, query side by
+    side, measure, stop; the submissions run last on patrolkg (they change its store).
+    Then rdflib-endpoint alone."""
     servers: dict[str, dict] = {}
     submissions: dict = {}
     dump = work / f"dataset-{served['size']}.nq"
     _, code, _, out = run_bounded([PYTHON, str(HERE / "workloads.py"), "dump", "--store", served["store"], "--out", str(dump)], args.step_cap)
     quads = last_json(out).get("quads")
     token = secrets.token_hex(16)
-
-    def session(name: str, server: Server, extra: dict) -> dict:
-        entry = {"status": "ok", "size": served["size"], "quads": quads, **extra}
-        try:
-            server.start(args.rdflib_load_cap if name == "rdflib-endpoint" else args.step_cap)
-        except RuntimeError as error:
-            return {**entry, "status": "error", "reason": str(error)[:500]}
-        entry.update(ready_seconds=server.ready_seconds, first_query_seconds=server.first_query_seconds)
-        log(f"{name} ready in {server.ready_seconds:.2f} s")
-        try:
-            with MemoryWatch(lambda: server.pid) as watch:
-                slow = name == "rdflib-endpoint"
-                entry["queries"] = query_server(server, mix, manifest, args, timeout=args.rdflib_timeout if slow else args.query_timeout,
-                                                budget=args.rdflib_budget if slow else math.inf)
-            entry.update(peak_rss_own=watch.peak_own, peak_rss_total=watch.peak_total)
-            if name == "patrolkg":
-                submissions.update(measure_submissions(server, token, manifest, args.submissions, args.step_cap))
-                log(f"submissions: median {submissions.get('median_ms')} ms, {submissions.get('error_count')} errors")
-        finally:
-            server.stop()
-        return entry
-
     store = Path(served["store"])
-    servers["patrolkg"] = session("patrolkg", patrolkg_server(store, work / "patrolkg.log", token=token, query_timeout=args.query_timeout), {})
-    if args.submissions and submissions.get("count"):
-        submissions["profile"] = profile_submissions(work, store, manifest_file, args.step_cap)
 
+    pair = [("patrolkg", patrolkg_server(store, work / "patrolkg.log", token=token, query_timeout=args.query_timeout), {})]
     if tool("oxigraph") is None:
         servers["oxigraph"] = {"status": "skipped", "reason": "the oxigraph package (the `oxigraph` server binary) is not installed: pip install 'patrolkg[bench]'"}
     else:
         location = work / f"oxigraph-{served['size']}"
         shutil.rmtree(location, ignore_errors=True)
         seconds, code, _, _ = run_bounded([tool("oxigraph"), "load", "--location", str(location), "--file", str(dump)], args.step_cap)  # type: ignore[list-item]
-        servers["oxigraph"] = session("oxigraph", oxigraph_server(location, work / "oxigraph.log"), {"load_seconds": seconds}) if code == 0 else {"status": "error", "reason": f"oxigraph load exited {code}"}
+        if code == 0:
+            pair.append(("oxigraph", oxigraph_server(location, work / "oxigraph.log"), {"load_seconds": seconds}))
+        else:
+            servers["oxigraph"] = {"status": "error", "reason": f"oxigraph load exited {code}"}
+
+    started: list[tuple[str, Server]] = []
+    watches: dict[str, MemoryWatch] = {}
+    try:
+        for name, server, extra in pair:
+            entry = {"status": "ok", "size": served["size"], "quads": quads, **extra}
+            try:
+                server.start(args.step_cap)
+            except RuntimeError as error:
+                servers[name] = {**entry, "status": "error", "reason": str(error)[:500]}
+                continue
+            entry.update(ready_seconds=server.ready_seconds, first_query_seconds=server.first_query_seconds)
+            log(f"{name} ready in {server.ready_seconds:.2f} s")
+            servers[name] = entry
+            started.append((name, server))
+            watches[name] = MemoryWatch(lambda s=server: s.pid).__enter__()
+        answered = query_side_by_side([server for _, server in started], mix, manifest, args, timeout=args.query_timeout)
+        for name, _ in started:
+            watches[name].__exit__(None, None, None)
+            servers[name].update(queries=answered[name], peak_rss_own=watches[name].peak_own, peak_rss_total=watches[name].peak_total)
+        patrolkg = dict(started).get("patrolkg")
+        if patrolkg is not None:
+            submissions.update(measure_submissions(patrolkg, token, manifest, args.submissions, args.step_cap))
+            log(f"submissions: median {submissions.get('median_ms')} ms, {submissions.get('error_count')} errors")
+    finally:
+        for name, server in started:
+            if name in watches:
+                watches[name].__exit__(None, None, None)
+            server.stop()
+    if args.submissions and submissions.get("count"):
+        submissions["profile"] = profile_submissions(work, store, manifest_file, args.step_cap)
+
+    def session(name: str, server: Server, extra: dict) -> dict:
+        entry = {"status": "ok", "size": served["size"], "quads": quads, **extra}
+        try:
+            server.start(args.rdflib_load_cap)
+        except RuntimeError as error:
+            return {**entry, "status": "error", "reason": str(error)[:500]}
+        entry.update(ready_seconds=server.ready_seconds, first_query_seconds=server.first_query_seconds)
+        log(f"{name} ready in {server.ready_seconds:.2f} s")
+        try:
+            with MemoryWatch(lambda: server.pid) as watch:
+                entry["queries"] = query_server(server, mix, manifest, args, timeout=args.rdflib_timeout, budget=args.rdflib_budget)
+            entry.update(peak_rss_own=watch.peak_own, peak_rss_total=watch.peak_total)
+        finally:
+            server.stop()
+        return entry
 
     if tool("rdflib-endpoint") is None:
         servers["rdflib-endpoint"] = {"status": "skipped", "reason": "rdflib-endpoint is not installed: pip install 'patrolkg[bench]'"}

@@ -83,7 +83,7 @@ def test_every_query_of_the_mix_is_named_once_and_fills_its_parameters(small: tu
     _, manifest = small
     mix = query_mix(ROOT / "queries")
     assert len({q.name for q in mix}) == len(mix)
-    assert {q.kind for q in mix} == {"point", "engine"}
+    assert {q.kind for q in mix} == {"floor", "point", "engine"}
     for query in mix:
         text = query.texts(manifest, "x")(0)
         assert not re.search(r"\{(person|event|statement|state|patrol|word)\}", text), query.name
