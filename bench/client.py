@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-__all__ = ["Endpoint", "Phase", "run_phase", "run_paired_phase", "percentile", "count_results"]
+__all__ = ["Endpoint", "Phase", "run_phase", "run_paired_phase", "run_wrk_phase", "wrk_binary", "percentile", "count_results"]
 
 SELECT_ACCEPT = "application/sparql-results+json"
 GRAPH_ACCEPT = "application/n-triples"
@@ -38,10 +38,11 @@ class Phase:
     wall: float = 0.0
     client_cpu: float = 0.0  # share of one core the client itself used
     rows: int | None = None  # result size of the first answer
+    counted: int | None = None  # successful requests, when they were counted but not timed (wrk)
 
     @property
     def count(self) -> int:
-        return len(self.latencies)
+        return self.counted if self.counted is not None else len(self.latencies)
 
     @property
     def median(self) -> float | None:
@@ -53,7 +54,7 @@ class Phase:
 
     @property
     def throughput(self) -> float | None:
-        return self.count / self.wall if self.latencies and self.wall > 0 else None
+        return self.count / self.wall if self.count and self.wall > 0 else None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,3 +162,72 @@ def run_paired_phase(endpoints: list[Endpoint], text: Callable[[int], str], grap
     the order) until ``seconds`` have passed: medians measured side by side, under the
     same conditions of the machine, request for request. Phases by endpoint name."""
     return asyncio.run(_paired(endpoints, text, graph, seconds=seconds, max_requests=max_requests, timeout=timeout))
+
+
+WRK_REQUESTS = 2000  # distinct requests wrk cycles through
+
+
+def wrk_binary() -> str | None:
+    """wrk (Debian's package `wrk`), the native load generator, if installed."""
+    import shutil
+
+    return shutil.which("wrk")
+
+
+def _lua(endpoint: Endpoint, text: Callable[[int], str], graph: bool) -> str:
+    """A wrk script sending ``text(0)``, ``text(1)``, ... in turn, as GET ?query=."""
+    import json
+    from urllib.parse import urlencode, urlsplit
+
+    path = urlsplit(endpoint.url).path
+    targets = ",\n".join(json.dumps(f"{path}?{urlencode({'query': text(i)})}") for i in range(WRK_REQUESTS))
+    accept = GRAPH_ACCEPT if graph else SELECT_ACCEPT
+    return (
+        f"local targets = {{\n{targets}\n}}\nlocal n = 0\n"
+        f'request = function()\n  n = n + 1\n  return wrk.format("GET", targets[(n % #targets) + 1], {{["Accept"] = "{accept}"}})\nend\n'
+    )
+
+
+def run_wrk_phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, workers: int = 4, seconds: float = 5.0, timeout: float = 60.0) -> Phase:
+    """Throughput with wrk: ``workers`` connections from one native thread, so that the
+    client, not being Python, is not the limit. The latencies are not kept (wrk reports
+    their distribution only); ``count`` and ``wall`` give the throughput."""
+    import re
+    import resource
+    import subprocess
+    import tempfile
+    from urllib.parse import urlsplit
+
+    binary = wrk_binary()
+    if binary is None:
+        raise FileNotFoundError("wrk is not installed")
+    phase = Phase()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_lua(endpoint, text, graph))
+    parts = urlsplit(endpoint.url)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        done = subprocess.run(
+            [binary, "-t1", f"-c{workers}", f"-d{max(1, round(seconds))}s", f"--timeout={max(1, round(timeout))}s", "-s", script.name, f"{parts.scheme}://{parts.netloc}"],
+            capture_output=True, text=True, timeout=seconds + timeout + 30,
+        )
+    finally:
+        import os
+
+        os.unlink(script.name)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", done.stdout)
+    if done.returncode != 0 or not found:
+        phase.errors.append(f"wrk failed: {done.stderr.strip()[:300] or done.stdout[-300:]}")
+        return phase
+    count, wall = int(found.group(1)), float(found.group(2)) / (1000 if found.group(3) == "ms" else 1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    if errors:
+        phase.errors += [f"HTTP error ({errors.group(1)} responses)"]
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", done.stdout)
+    if timeouts and int(timeouts.group(1)):
+        phase.errors.append(f"timeouts: {timeouts.group(1)}")
+    phase.counted = count - (int(errors.group(1)) if errors else 0)
+    phase.wall = wall
+    phase.client_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall if wall else 0.0
+    return phase
