@@ -233,7 +233,7 @@ def render(results: dict) -> str:
             continue
         out.append(f"| {TITLES[name]} | {_size(s['size'])} | {_s(s.get('load_seconds'))} | {_s(s.get('ready_seconds'))} | {_s(s.get('first_query_seconds'))} | {_mb(s.get('peak_rss_own'))} | {_mb(s.get('peak_rss_total'))} |")
     out.append("")
-    out.append("`oxigraph load` is timed separately; rdflib-endpoint parses its file at start, so its start is its load. patrolkg's query workers are child processes (spawned on the first query), counted in the last column; RSS counts pages shared between them once per process.")
+    out.append("`oxigraph load` followed by `oxigraph optimize` (compacting the store, as `patrolkg load` does) is timed separately; rdflib-endpoint parses its file at start, so its start is its load. patrolkg's query workers are child processes (spawned on the first query), counted in the last column; RSS counts pages shared between them once per process.")
 
     sub = results.get("submissions", {})
     out += ["", "### A 100-triple submission", ""]

@@ -2,7 +2,7 @@
 
 - ``patrolkg serve --store DIR`` (this project);
 - ``oxigraph serve --location DIR --union-default-graph`` (the native limit: the same
-  engine without Python), loaded with ``oxigraph load``;
+  engine without Python), loaded with ``oxigraph load`` and compacted with ``oxigraph optimize``;
 - ``rdflib-endpoint serve FILE`` (the Python peer: rdflib's in-memory Dataset with a
   union default graph, behind FastAPI).
 

@@ -141,6 +141,11 @@ def load_into_copy(engine: ox.Store, path: Path, graphs: Mapping[ox.NamedNode | 
         target = ox.Store(str(copy))
         for graph, ntriples in graphs.items():
             target.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=graph)
+        # A bulk load adds its files beside the existing ones, overlapping them; until
+        # they are compacted every read looks in each (queries on a freshly loaded
+        # million triples ran 20-70 % slower). Compact before the copy is swapped in:
+        # 2 s at a million triples, and the query workers' snapshots start compact.
+        target.optimize()
         target.flush()
         del target
     except BaseException:
