@@ -198,3 +198,41 @@ def test_a_worker_stopped_while_spooling_leaves_no_file(tmp_path: Path) -> None:
             assert client.get(server.url + "/sparql", params={"query": "ASK {}"}).status_code == 200
     finally:
         server.stop()
+
+
+RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . ?c ?p ?z }"  # 2.7e10 rows at 3000 triples
+
+
+@pytest.mark.slow
+def test_queries_whose_clients_left_free_their_workers(tmp_path: Path) -> None:
+    """Both workers busy with runaway queries whose clients then hang up: a third query
+    is answered at once, not after the abandoned ones' 300 s timeout."""
+    import socket
+    from urllib.parse import urlencode
+
+    from conftest import LiveServer
+
+    store = _filled(tmp_path / "store")
+    store.close()
+    server = LiveServer(tmp_path / "store", "--no-seed", "--query-timeout", "300").start()
+    try:
+        with httpx.Client(timeout=60) as client:
+            assert client.get(server.url + "/sparql", params={"query": "ASK {}"}).status_code == 200  # workers up
+            host, port = server.url.removeprefix("http://").split(":")
+            leaving = []
+            for _ in range(2):
+                connection = socket.create_connection((host, int(port)))
+                connection.sendall(f"GET /sparql?{urlencode({'query': RUNAWAY})} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                leaving.append(connection)
+            time.sleep(1.0)  # both runaways are in the workers
+            for connection in leaving:
+                connection.close()
+            answered = client.get(server.url + "/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"}, headers={"Accept": "text/csv"})
+            assert answered.status_code == 200
+            assert _count(answered.content) == "3000"
+            # The replaced workers answer too, side by side.
+            again = [client.get(server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}) for _ in range(3)]
+            assert [r.status_code for r in again] == [200, 200, 200]
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        server.stop()

@@ -41,6 +41,10 @@ log = logging.getLogger("patrolkg.workers")
 RETRY_SECONDS = 1.0
 #: Seconds a new worker process may take to import patrolkg before it counts as broken.
 START_SECONDS = 120.0
+#: A query whose caller gave up (its client left) may take this much longer to end
+#: and keep its worker; past it, the worker is killed and replaced. Shorter than a
+#: worker's start, so that a cheap query is not paid for with a new process.
+ABANDONED_GRACE_SECONDS = 1.0
 
 
 class SnapshotPublisher:
@@ -274,6 +278,15 @@ class ProcessExecutor:
             os.set_blocking(fd, True)  # uvloop's add_reader made it non-blocking; recv needs it blocking
         return worker.conn.recv()  # type: ignore[no-any-return]
 
+    async def _ends_soon(self, worker: _Worker) -> bool:
+        """Whether ``worker`` answers within :data:`ABANDONED_GRACE_SECONDS` (the
+        answer is dropped)."""
+        try:
+            await self._receive(worker, ABANDONED_GRACE_SECONDS, "abandoned query")
+        except QueryTimeout:
+            return False
+        return True
+
     # -- queries ---------------------------------------------------------------------
 
     async def _snapshot(self) -> Path:
@@ -301,7 +314,15 @@ class ProcessExecutor:
                 status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
                 worker.ready = status == "ready"
             worker.conn.send((str(snapshot), request))
-            status, payload = await self._receive(worker, self.limits.timeout, "query")
+            try:
+                status, payload = await self._receive(worker, self.limits.timeout, "query")
+            except asyncio.CancelledError:
+                # Nobody waits for the answer any more: a query about to end may end,
+                # a longer one is stopped with its worker instead of holding it.
+                healthy = await self._ends_soon(worker)
+                if not healthy:
+                    log.info("stopped a query its caller gave up on: %.200s", getattr(request, "text", request))
+                raise
             healthy = True
         except (EOFError, OSError) as error:
             worker.process.join(1)

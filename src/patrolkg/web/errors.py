@@ -34,7 +34,7 @@ from ..errors import (
     WriteConflict,
 )
 
-__all__ = ["HttpError", "RETRY_AFTER_SECONDS", "error_response", "status_for", "install_error_handlers"]
+__all__ = ["ClientLeft", "HttpError", "RETRY_AFTER_SECONDS", "error_response", "status_for", "install_error_handlers"]
 
 log = logging.getLogger("patrolkg.web")
 
@@ -100,8 +100,17 @@ def _from_library(error: PatrolkgError) -> JSONResponse:
     return error_response(status, error.code, error.message, hint=error.hint, headers=headers, **details)
 
 
+class ClientLeft(Exception):
+    """The client closed the connection before its answer was ready: the work for it
+    was stopped, and the answer (499, as proxies log it) reaches nobody."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through the one error shape."""
+
+    @app.exception_handler(ClientLeft)
+    async def _client_left(request: Request, error: ClientLeft) -> JSONResponse:
+        return error_response(499, "client_closed_request", "the client closed the connection before the answer was ready")
 
     @app.exception_handler(PatrolkgError)
     async def _library_error(request: Request, error: PatrolkgError) -> JSONResponse:

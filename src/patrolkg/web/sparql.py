@@ -21,9 +21,12 @@ executor, never on the event loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -33,10 +36,12 @@ from ..errors import ForbiddenOperation, NotAcceptable
 from ..execution import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, QueryRequest
 from ..negotiation import choose
 from . import openapi
-from .errors import HttpError
+from .errors import ClientLeft, HttpError
 from .protocol import Pairs, content_type, form_pairs, graph_iris, not_utf8, require_utf8
 from .service_description import describe, serialize_description
 from .services import services
+
+T = TypeVar("T")
 
 __all__ = ["router", "TRUNCATED_HEADER", "FORMAT_NAMES", "ALLOWED_METHODS"]
 
@@ -146,7 +151,7 @@ async def _answer(request: Request, operation: _Operation) -> Response:
         accept=", ".join(wanted) if len(wanted) > 1 else request.headers.get("accept"),
         format=wanted[0] if len(wanted) == 1 else None,
     )
-    result = await svc.executor.run(query)
+    result = await _unless_client_leaves(request, svc.executor.run(query))
     headers = dict(_VARY)
     if result.truncated:
         headers[TRUNCATED_HEADER] = f"max-rows={svc.limits.max_rows}"
@@ -154,6 +159,32 @@ async def _answer(request: Request, operation: _Operation) -> Response:
     if result.body_file is not None:
         return _streamed(result.body_file, headers)
     return Response(result.body, headers=headers)
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result; if the client disconnects first, ``work`` is cancelled (the
+    executor then stops the query, freeing its worker for clients still waiting) and
+    :class:`ClientLeft` raised, to which nobody listens."""
+    task = asyncio.ensure_future(work)
+    left = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((task, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        left.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise ClientLeft()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client has closed the connection. The request's body has been
+    read by now: what ``receive`` yields next is the disconnection."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 #: Bytes read from a spooled result at a time.
