@@ -187,7 +187,7 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
         seconds, code, _, _ = run_bounded([tool("oxigraph"), "load", "--location", str(location), "--file", str(dump)], args.step_cap)  # type: ignore[list-item]
         if code == 0:
             # Compacted, as `patrolkg load` leaves its store: a freshly bulk-loaded store
-            # answers 20-70 % slower until its files are compacted, on either server.
+            # answers 25-70 % slower until its files are compacted, on either server.
             compacting, code, _, _ = run_bounded([tool("oxigraph"), "optimize", "--location", str(location)], args.step_cap)  # type: ignore[list-item]
             seconds += compacting
         if code == 0:

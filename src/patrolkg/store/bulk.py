@@ -143,7 +143,7 @@ def load_into_copy(engine: ox.Store, path: Path, graphs: Mapping[ox.NamedNode | 
             target.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=graph)
         # A bulk load adds its files beside the existing ones, overlapping them; until
         # they are compacted every read looks in each (queries on a freshly loaded
-        # million triples ran 20-70 % slower). Compact before the copy is swapped in:
+        # million triples ran 25-70 % slower). Compact before the copy is swapped in:
         # 2 s at a million triples, and the query workers' snapshots start compact.
         target.optimize()
         target.flush()
