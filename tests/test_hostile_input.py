@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import DERANDOMIZE
 from patrolkg.errors import ConfigError, InputError, NotAcceptable, PatrolkgError
 from patrolkg.execution import Limits, check_query
 from patrolkg.negotiation import choose, parse_accept
@@ -40,9 +41,9 @@ AUTH = {"Authorization": "Bearer " + SECRET}
 ID_SPACE = "https://w3id.org/patrolkg/id/"
 
 #: Pure functions: many examples are cheap.
-FAST = settings(max_examples=300, deadline=None, database=None)
+FAST = settings(max_examples=300, deadline=None, database=None, derandomize=DERANDOMIZE)
 #: Requests through the app: fewer, each runs the real route.
-HTTP = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+HTTP = settings(max_examples=60, deadline=None, database=None, derandomize=DERANDOMIZE, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 OFFERED = ("application/sparql-results+json", "application/sparql-results+xml", "text/csv", "text/turtle", "text/html")
 
@@ -227,6 +228,14 @@ def test_every_setting_parses_or_is_a_config_error_naming_its_variable(setting: 
         Settings.from_env({setting.env: raw})  # type: ignore[attr-defined]
     except ConfigError as error:
         assert setting.env in error.message  # type: ignore[attr-defined]
+
+
+def test_a_path_under_the_home_of_nobody_is_a_config_error() -> None:
+    # Found by the test above: Path.expanduser raised RuntimeError for "~0".
+    for raw in ("~0", "~no-such-user-of-patrolkg/tokens"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"PATROLKG_WRITE_TOKENS_FILE": raw})
+        assert "PATROLKG_WRITE_TOKENS_FILE" in caught.value.message and "home" in caught.value.message
 
 
 @FAST

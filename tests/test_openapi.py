@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from conftest import seeded
+from conftest import DERANDOMIZE, seeded
 from patrolkg.settings import Settings
 from patrolkg.store import Store, open_store
 from patrolkg.web.app import create_app
@@ -68,7 +68,7 @@ def _explore(app: object) -> Exploration:
             strategy = operation.as_strategy(mode, headers={"Authorization": "Bearer " + SECRET})
 
             @given(case=strategy)
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=DERANDOMIZE, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def run(case: object) -> None:
                 response = case.call()  # type: ignore[attr-defined]
                 seen.statuses[operation.label][response.status_code] += 1

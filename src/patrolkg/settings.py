@@ -90,7 +90,19 @@ def _origin_list(text: str) -> tuple[str, ...]:
 
 
 def _optional_path(text: str) -> Path | None:
-    return Path(text).expanduser() if text else None
+    """A path, ``~`` and ``~user`` expanded.
+
+    >>> _optional_path("~no-such-user-here/tokens")
+    Traceback (most recent call last):
+    ...
+    ValueError: ~no-such-user-here is not a known user's home; write the path in full
+    """
+    if not text:
+        return None
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~name of no user on this machine
+        raise ValueError(f"{text.split('/', 1)[0]} is not a known user's home; write the path in full") from None
 
 
 def _write_tokens(text: str) -> tuple[tuple[str, str], ...] | None:
