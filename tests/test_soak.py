@@ -472,7 +472,7 @@ def test_kill_rounds(tmp_path: Path, bundle_store: Store) -> None:
         server = LiveServer(store, env=TOKEN)
         if round_number % 5 == 0:
             # Killed while it starts (on the first round, while it seeds the empty store).
-            killer = threading.Timer(rng.uniform(0.3, 4.0), lambda s=server: s.process and s.process.send_signal(signal.SIGKILL))
+            killer = threading.Timer(rng.uniform(0.05, 1.5), lambda s=server: s.process and s.process.send_signal(signal.SIGKILL))
             killer.start()
             try:
                 server.start()
