@@ -236,3 +236,26 @@ def test_queries_whose_clients_left_free_their_workers(tmp_path: Path) -> None:
         assert "Traceback" not in server.log.read_text()
     finally:
         server.stop()
+
+
+def test_an_answer_nobody_waits_for_leaves_no_spooled_file(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=60_000)  # a result past SPILL_BYTES
+    executor = ProcessExecutor(store, Limits(timeout=60.0, max_rows=100_000), workers=1)
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK {}"))  # the worker is up
+        everything = asyncio.ensure_future(executor.run(QueryRequest("SELECT ?s ?o WHERE { ?s ?p ?o }", accept="application/sparql-results+json")))
+        await asyncio.sleep(0.1)  # dispatched to the worker
+        everything.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await everything
+        # Whether the answer ended within the grace (the worker kept) or not (the worker
+        # replaced), the pool answers and the spooled answer is gone.
+        assert b'"boolean":true' in (await executor.run(QueryRequest("ASK { ?s ?p ?o }", accept="application/sparql-results+json"))).body
+        assert _spooled(tmp_path) == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()

@@ -16,6 +16,7 @@ one can: reads go on, and ``/health`` says why.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -282,9 +283,13 @@ class ProcessExecutor:
         """Whether ``worker`` answers within :data:`ABANDONED_GRACE_SECONDS` (the
         answer is dropped)."""
         try:
-            await self._receive(worker, ABANDONED_GRACE_SECONDS, "abandoned query")
+            status, payload = await self._receive(worker, ABANDONED_GRACE_SECONDS, "abandoned query")
         except QueryTimeout:
             return False
+        spooled = getattr(payload, "body_file", None) if status == "ok" else None
+        if spooled is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(spooled)
         return True
 
     # -- queries ---------------------------------------------------------------------
