@@ -88,6 +88,21 @@ async def _request(client: httpx.AsyncClient, endpoint: Endpoint, query: str, gr
     return response.content
 
 
+async def _timed(client: httpx.AsyncClient, endpoint: Endpoint, query: str, graph: bool, timeout: float, phase: Phase) -> bool:
+    """One request, its latency (or its error) and the first answer's size recorded in
+    ``phase``; whether it timed out."""
+    started = time.perf_counter()
+    try:
+        body = await _request(client, endpoint, query, graph, timeout)
+    except (httpx.HTTPError, RuntimeError) as error:
+        phase.errors.append(f"{type(error).__name__}: {error}"[:300])
+        return isinstance(error, httpx.TimeoutException)
+    phase.latencies.append(time.perf_counter() - started)
+    if phase.rows is None:
+        phase.rows = count_results(body, graph)
+    return False
+
+
 async def _phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, workers: int, seconds: float, max_requests: int, timeout: float, first: int) -> Phase:
     phase = Phase()
     next_index = first
@@ -99,17 +114,8 @@ async def _phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *,
         while time.perf_counter() < deadline and next_index - first < max_requests:
             index = next_index
             next_index += 1
-            started = time.perf_counter()
-            try:
-                body = await _request(client, endpoint, text(index), graph, timeout)
-            except (httpx.HTTPError, RuntimeError) as error:
-                phase.errors.append(f"{type(error).__name__}: {error}"[:300])
-                if isinstance(error, httpx.TimeoutException):
-                    return  # the server is busy with it; do not pile more on
-                continue
-            phase.latencies.append(time.perf_counter() - started)
-            if phase.rows is None:
-                phase.rows = count_results(body, graph)
+            if await _timed(client, endpoint, text(index), graph, timeout, phase):
+                return  # the server is busy with it; do not pile more on
 
     async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
         cpu, started = time.process_time(), time.perf_counter()
@@ -138,18 +144,8 @@ async def _paired(endpoints: list[Endpoint], text: Callable[[int], str], graph: 
             for endpoint in endpoints if index % 2 == 0 else endpoints[::-1]:
                 if endpoint.name in failed:
                     continue
-                phase = phases[endpoint.name]
-                begun = time.perf_counter()
-                try:
-                    body = await _request(client, endpoint, text(index), graph, timeout)
-                except (httpx.HTTPError, RuntimeError) as error:
-                    phase.errors.append(f"{type(error).__name__}: {error}"[:300])
-                    if isinstance(error, httpx.TimeoutException):
-                        failed.add(endpoint.name)
-                    continue
-                phase.latencies.append(time.perf_counter() - begun)
-                if phase.rows is None:
-                    phase.rows = count_results(body, graph)
+                if await _timed(client, endpoint, text(index), graph, timeout, phases[endpoint.name]):
+                    failed.add(endpoint.name)
             index += 1
         wall = time.perf_counter() - started
     for phase in phases.values():
