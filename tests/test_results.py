@@ -1,6 +1,6 @@
-"""SELECT results written row by row in the four formats, across the writer's chunks,
-and cut at the row limit: each body parses back, with every row, as the engine's own
-serializer writes it."""
+"""SELECT results written by the engine when they are small (their rows counted), else
+row by row in the four formats, across the writer's chunks, and cut at the row limit:
+each body parses back, with every row, as the engine's own serializer writes it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pyoxigraph as ox
 import pytest
 
-from patrolkg.results import _CHUNK_ROWS, SPILL_BYTES, write_solutions
+from patrolkg.results import _CHUNK_ROWS, SPILL_BYTES, write_natively, write_solutions
 
 ROWS = 2 * _CHUNK_ROWS + 7  # two whole chunks and part of a third
 QUERY = "SELECT ?s ?label ?n WHERE { ?s <urn:p> ?n OPTIONAL { ?s <urn:label> ?label } } ORDER BY ?n"
@@ -110,3 +110,51 @@ def test_a_result_abandoned_while_spilling_leaves_no_file(store: ox.Store, tmp_p
     with pytest.raises(TimeoutError):
         write_solutions(store.query(QUERY), "text/csv", limit=ROWS, check=stop_late, spool_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+NATIVE = ["application/sparql-results+json", "application/sparql-results+xml", "text/tab-separated-values"]
+
+
+@pytest.mark.parametrize("media_type", NATIVE)
+def test_the_engine_writes_a_result_within_the_limits_and_its_rows_are_counted(store: ox.Store, media_type: str) -> None:
+    written = write_natively(store.query(QUERY), media_type, limit=ROWS)
+    assert written is not None
+    assert (written.rows, written.truncated, written.file) == (ROWS, False, None)
+    assert _rows(written.body, media_type) == _rows(write_solutions(store.query(QUERY), media_type, limit=ROWS).body, media_type)
+
+
+def test_rows_are_counted_whatever_their_literals_hold() -> None:
+    engine = ox.Store()
+    tricky = ['<result>', 'a\nb', 'a\r\nb', '"},{"', '\\"', "<![CDATA[x]]>"]
+    for i, text in enumerate(tricky):
+        engine.add(ox.Quad(ox.NamedNode(f"urn:s{i}"), ox.NamedNode("urn:p"), ox.Literal(text)))
+    engine.add(ox.Quad(ox.NamedNode("urn:e"), ox.NamedNode("urn:q"), ox.Literal("x")))
+    query = "SELECT ?o WHERE { ?s ?p ?any OPTIONAL { ?s <urn:p> ?o } }"  # one row binds nothing
+    for media_type in NATIVE:
+        written = write_natively(engine.query(query), media_type, limit=100)
+        assert written is not None and written.rows == len(tricky) + 1, media_type
+
+
+@pytest.mark.parametrize("media_type", NATIVE)
+def test_a_result_past_the_limit_or_the_size_is_left_to_the_row_writer(store: ox.Store, media_type: str) -> None:
+    assert write_natively(store.query(QUERY), media_type, limit=ROWS - 1) is None
+    assert write_natively(store.query(QUERY), media_type, limit=ROWS, max_bytes=10_000) is None
+
+
+def test_csv_is_left_to_the_row_writer(store: ox.Store) -> None:
+    assert write_natively(store.query(QUERY), "text/csv", limit=ROWS) is None
+
+
+def test_the_check_is_called_as_the_engine_writes_and_can_stop_it(store: ox.Store) -> None:
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise TimeoutError("stop")
+
+    with pytest.raises(TimeoutError):
+        write_natively(store.query(QUERY), "application/sparql-results+xml", limit=ROWS, check=check)
+    whole: list[int] = []
+    write_natively(store.query(QUERY), "application/sparql-results+xml", limit=ROWS, check=lambda: whole.append(1))
+    assert 3 <= len(calls) < len(whole) / 2, "stopped where the check raised"

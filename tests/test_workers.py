@@ -12,7 +12,7 @@ import pyoxigraph as ox
 import pytest
 from fastapi.testclient import TestClient
 
-from patrolkg.errors import NotAcceptable, QuerySyntaxError, QueryTimeout
+from patrolkg.errors import ConfigError, NotAcceptable, QuerySyntaxError, QueryTimeout
 from patrolkg.execution import Limits, QueryRequest
 from patrolkg.settings import Settings
 from patrolkg.store import OxigraphStore, Store
@@ -81,6 +81,64 @@ def test_a_commit_is_visible_to_the_next_query_and_errors_cross_the_process_boun
     assert not list((tmp_path / ".store.snapshots").iterdir()), "snapshots are removed on close"
 
 
+LOOKUP = "SELECT ?o WHERE { <http://example.org/7> ?p ?o }"
+
+
+def test_a_bounded_query_is_answered_by_the_server_while_every_worker_is_busy(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    executor = ProcessExecutor(store, Limits(timeout=2.0), workers=1)
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK { ?s ?p ?o }"))  # the worker is up
+        heavy = asyncio.ensure_future(executor.run(QueryRequest(HEAVY)))
+        await asyncio.sleep(0.2)  # ... and busy with the heavy query
+        lookup = await executor.run(QueryRequest(LOOKUP, accept="text/csv"))
+        assert lookup.body.decode().splitlines() == ["o", "7"]
+        assert not heavy.done(), "the lookup did not wait for the only worker"
+        store.raw.add(ox.Quad(ox.NamedNode("http://example.org/7"), ox.NamedNode("http://example.org/q"), ox.Literal("new"), ox.NamedNode("http://example.org/g")))
+        executor.notify_write()
+        again = await executor.run(QueryRequest(LOOKUP, accept="text/csv"))
+        assert sorted(again.body.decode().splitlines()[1:]) == ["7", "new"], "it reads the store as committed"
+        with pytest.raises(QueryTimeout):
+            await heavy
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+def test_a_bounded_query_past_the_inline_budget_is_answered_whole_by_a_worker(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = _filled(tmp_path / "store", size=10)
+    hub = ox.NamedNode("http://example.org/hub")
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/m{i}"), ox.NamedNode("http://example.org/in"), hub, ox.NamedNode("http://example.org/g")) for i in range(1000))
+    executor = ProcessExecutor(store, Limits(timeout=5.0), workers=1, inline_budget=1e-9)
+    members = "SELECT ?m WHERE { ?m <http://example.org/in> <http://example.org/hub> }"
+
+    async def scenario() -> None:
+        for _ in range(2):
+            answer = await executor.run(QueryRequest(members, accept="text/csv"))
+            assert len(answer.body.decode().splitlines()) == 1001
+            assert not answer.truncated
+
+    caplog.set_level("INFO", logger="patrolkg.workers")
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+    handed = [r for r in caplog.records if "went to a worker" in r.getMessage()]
+    assert len(handed) == 1, "stopped once, then sent to a worker straight away"
+
+
+def test_the_inline_budget_setting_is_checked() -> None:
+    assert Settings.from_env({"PATROLKG_INLINE_BUDGET": "0"}).inline_budget == 0
+    for wrong in ("-1", "nan", "inf", "soon"):
+        with pytest.raises(ConfigError, match="PATROLKG_INLINE_BUDGET"):
+            Settings.from_env({"PATROLKG_INLINE_BUDGET": wrong})
+
+
 @pytest.mark.slow
 def test_the_server_keeps_answering_while_a_query_times_out(tmp_path: Path) -> None:
     from conftest import LiveServer
@@ -127,6 +185,48 @@ def test_cors_allows_cross_site_reads_without_credentials(seeded_store: Store) -
             headers={"Origin": "https://analyst.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
         )
         assert "authorization" not in write.headers.get("access-control-allow-headers", "").lower()
+
+
+JAPAN = "<https://w3id.org/patrolkg/id/state/japan>"
+ASKED_BY_GET = {
+    "a lookup": {"query": f"SELECT ?p ?o WHERE {{ {JAPAN} ?p ?o }}"},
+    "a lookup in CSV": {"query": f"SELECT ?p ?o WHERE {{ {JAPAN} ?p ?o }}", "format": "csv"},
+    "DESCRIBE": {"query": f"DESCRIBE {JAPAN}", "format": "ntriples"},
+    "a worker's query": {"query": "SELECT ?s WHERE { ?s a ?c } ORDER BY ?s LIMIT 3"},
+    "a truncated answer": {"query": "SELECT ?s WHERE { ?s ?p ?o }"},
+    "a syntax error": {"query": "SELECT * WHERE { ?s ?p }"},
+    "a format the result cannot take": {"query": "ASK {}", "format": "turtle"},
+    "an unknown format": {"query": "ASK {}", "format": "nonsense"},
+    "a SERVICE off the allow-list": {"query": "SELECT * WHERE { SERVICE <http://127.0.0.1:1/sparql> { ?s ?p ?o } }"},
+    "an update": {"update": "CLEAR ALL"},
+}
+
+
+@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
+@pytest.mark.parametrize("params", list(ASKED_BY_GET.values()), ids=list(ASKED_BY_GET))
+def test_a_query_by_get_is_answered_alike_before_and_through_the_middleware(bundle_store: Store, tmp_path: Path, params: dict[str, str], on_disk: bool) -> None:
+    """Without an Origin header, GET /sparql is answered before the middleware stack;
+    with one, through it (CORS): the answers are the same but for CORS's headers."""
+    from conftest import seeded
+    from patrolkg.store import open_store
+
+    store = seeded(bundle_store, OxigraphStore(tmp_path / "store") if on_disk else open_store(None))
+    app = create_app(Settings.from_env({}, cors_origins="https://analyst.example", max_rows="5"), store=store, seed=False)
+    try:
+        with TestClient(app) as client:
+            direct = client.get("/sparql", params=params, headers={"Accept": "application/sparql-results+json, text/turtle"})
+            through = client.get("/sparql", params=params, headers={"Accept": "application/sparql-results+json, text/turtle", "Origin": "https://analyst.example"})
+    finally:
+        store.close()
+    assert through.headers["access-control-allow-origin"] == "https://analyst.example"
+    assert "access-control-allow-origin" not in direct.headers
+    assert (direct.status_code, direct.content) == (through.status_code, through.content)
+    for header in ("content-type", "content-length", "patrolkg-truncated", "allow", "location"):
+        assert direct.headers.get(header) == through.headers.get(header), header
+    vary = [{part.strip() for part in r.headers.get("vary", "").split(",") if part.strip()} for r in (direct, through)]
+    assert vary[0] == vary[1]
+    if "truncated" in str(params):
+        assert direct.headers["patrolkg-truncated"] == "max-rows=5"
 
 
 def test_big_answers_and_errors_cross_the_pipe_under_uvloop(tmp_path: Path) -> None:

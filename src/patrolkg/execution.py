@@ -11,6 +11,7 @@ query runs past the timeout (for stores on disk).
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,14 +21,16 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
+from .bounded import bounded_tokens
 from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, ServiceFailed, StoreError
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
 from .rdfio import RDF_FORMATS, serialize_triples
-from .results import write_solutions
+from .results import write_natively, write_solutions
 from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan_sparql
 from .store import Store
+from .store.base import QueryResult
 
 __all__ = [
     "QueryRequest",
@@ -37,6 +40,8 @@ __all__ = [
     "GRAPH_MEDIA_TYPES",
     "BOOLEAN_MEDIA_TYPES",
     "check_query",
+    "CheckedQuery",
+    "inspect_query",
     "check_endpoint",
     "execute",
     "service_errors",
@@ -89,6 +94,42 @@ class Limits:
     service_allowlist: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CheckedQuery:
+    """What :func:`inspect_query` found: the SERVICE endpoints a query calls (all
+    allow-listed), and whether it is bounded (:mod:`patrolkg.bounded`)."""
+
+    endpoints: tuple[str, ...]
+    bounded: bool
+
+
+#: Queries up to this length are remembered once checked (services and dashboards
+#: send the same texts again and again).
+CACHED_TEXT_CHARS = 4096
+
+
+def inspect_query(text: str, limits: Limits) -> CheckedQuery:
+    """:func:`check_query`, and whether the query is bounded; the outcome for a short
+    text is remembered.
+
+    :raises ForbiddenOperation: see :func:`check_query`, as its other errors.
+    """
+    if len(text) <= CACHED_TEXT_CHARS:
+        return _inspect_cached(text, limits.service_allowlist)
+    return _inspect(text, limits.service_allowlist)
+
+
+def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
+    scan = scan_sparql(text, what="query")
+    if scan.first_keyword.startswith(UPDATE_KEYWORDS):
+        raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
+    endpoints = check_services(scan, allowlist)
+    return CheckedQuery(endpoints, not endpoints and bounded_tokens(scan.tokens))
+
+
+_inspect_cached = functools.lru_cache(maxsize=1024)(_inspect)
+
+
 def check_query(text: str, limits: Limits) -> tuple[str, ...]:
     """Refuse what a read-only query endpoint must not run, before anything runs; the
     SERVICE endpoints the query calls (all allow-listed) are returned.
@@ -109,10 +150,7 @@ def check_query(text: str, limits: Limits) -> tuple[str, ...]:
     :raises patrolkg.errors.QuerySyntaxError: for text that is no SPARQL, with line and column.
     :raises patrolkg.errors.TooComplex: for a query nested too deep or too long to parse safely.
     """
-    scan = scan_sparql(text, what="query")
-    if scan.first_keyword.startswith(UPDATE_KEYWORDS):
-        raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
-    return check_services(scan, limits.service_allowlist)
+    return inspect_query(text, limits).endpoints
 
 
 def check_endpoint(iri: str, limits: Limits, *, what: str = "") -> None:
@@ -150,9 +188,18 @@ def _pick(request: QueryRequest, offered: Sequence[str]) -> str:
     return chosen
 
 
-def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None, spool_dir: str | None = None) -> QueryResponse:
+def execute(
+    store: Store,
+    request: QueryRequest,
+    limits: Limits,
+    *,
+    check: Callable[[], None] | None = None,
+    spool_dir: str | None = None,
+    checked: CheckedQuery | None = None,
+) -> QueryResponse:
     """Check, run and serialize one query (with ``spool_dir``, a large SELECT result is
-    written to a file there: :attr:`QueryResponse.body_file`).
+    written to a file there: :attr:`QueryResponse.body_file`). ``checked`` is what
+    :func:`inspect_query` said of it, when the caller has asked already.
 
     :raises ForbiddenOperation: see :func:`check_query`.
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
@@ -161,7 +208,7 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
     :raises ServiceFailed: when an allow-listed SERVICE endpoint fails or cannot be reached.
     :raises StoreError: when a remote engine breaks its answer off.
     """
-    endpoints = check_query(request.text, limits)
+    endpoints = (checked or inspect_query(request.text, limits)).endpoints
     try:
         with service_errors(endpoints):
             return _execute(store, request, limits, check=check, spool_dir=spool_dir)
@@ -177,19 +224,18 @@ def execute(store: Store, request: QueryRequest, limits: Limits, *, check: Calla
 def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None, spool_dir: str | None = None) -> QueryResponse:
     started = time.perf_counter()
     check = check or (lambda: None)
-    result = store.query(
-        request.text,
-        default_graphs=request.default_graphs,
-        named_graphs=request.named_graphs,
-        base_iri=request.base_iri,
-    )
+    result = _query(store, request)
     if isinstance(result, ox.QueryBoolean):
         media_type = _pick(request, BOOLEAN_MEDIA_TYPES)
         body = result.serialize(format=ox.QueryResultsFormat.from_media_type(media_type))
         return QueryResponse(body, media_type, "ask", 1, False, time.perf_counter() - started)
     if isinstance(result, ox.QuerySolutions):
         media_type = _pick(request, RESULT_MEDIA_TYPES)
-        written = write_solutions(result, media_type, limit=limits.max_rows, check=check, spool_dir=spool_dir)
+        written = write_natively(result, media_type, limit=limits.max_rows, check=check)
+        if written is None:  # too large or too long for the engine's writer: row by row
+            result = _query(store, request)
+            assert isinstance(result, ox.QuerySolutions)
+            written = write_solutions(result, media_type, limit=limits.max_rows, check=check, spool_dir=spool_dir)
         return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file)
     media_type = _pick(request, GRAPH_MEDIA_TYPES)
     triples = []
@@ -203,6 +249,15 @@ def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Call
         triples.append(triple)
     body = serialize_triples(triples, RDF_FORMATS[media_type], PREFIXES)
     return QueryResponse(body, media_type, "graph", len(triples), truncated, time.perf_counter() - started)
+
+
+def _query(store: Store, request: QueryRequest) -> QueryResult:
+    return store.query(
+        request.text,
+        default_graphs=request.default_graphs,
+        named_graphs=request.named_graphs,
+        base_iri=request.base_iri,
+    )
 
 
 @contextmanager
@@ -255,7 +310,13 @@ class ThreadExecutor:
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="patrolkg-query")
 
-    async def run(self, request: QueryRequest) -> QueryResponse:
+    def answer_now(self, request: QueryRequest) -> QueryResponse | None:
+        """Threads answer nothing on the event loop: None (:meth:`run` it)."""
+        return None
+
+    async def run(self, request: QueryRequest, checked: CheckedQuery | None = None, *, inline: bool = True) -> QueryResponse:
+        """The answer to ``request``, from a thread (``inline`` is the executors'
+        common signature: threads have no other way)."""
         stop = threading.Event()
         timeout = self.limits.timeout
 
@@ -265,7 +326,7 @@ class ThreadExecutor:
 
         def work() -> QueryResponse:
             try:
-                return execute(self.store, request, self.limits, check=check)
+                return execute(self.store, request, self.limits, check=check, checked=checked)
             except BaseException as error:
                 # The traceback's frames hold the engine's result object, which may
                 # only be freed on this thread: drop them here.

@@ -51,6 +51,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds, 0 or more")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -143,6 +150,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("min_free_bytes", "PATROLKG_MIN_FREE_BYTES", "--min-free-bytes", "Free space, in bytes, the disk of a store on disk must keep: a write that would leave less is refused (503) before it reaches the engine.", _non_negative_int, 64 * 1024 * 1024),
     Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
+    Setting("inline_budget", "PATROLKG_INLINE_BUDGET", "--inline-budget", "Seconds a bounded query (a lookup, DESCRIBE, a join walking from a named term) may run in the server process itself, without the hop to a worker process; past it, it is stopped and handed to a worker. 0 sends every query to the workers.", _non_negative_float, 0.02),
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
     Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
@@ -169,6 +177,7 @@ class Settings:
     min_free_bytes: int = 64 * 1024 * 1024
     client_timeout: float = 15.0
     query_workers: int = 2
+    inline_budget: float = 0.02
     service_allowlist: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)
     base_iri: str = "https://w3id.org/patrolkg/"

@@ -61,6 +61,8 @@ class Scan:
     #: Top-level words or prefixes the engine could read as LOAD.
     loads: list[Token] = field(default_factory=list)
     pattern_tokens: int = 0
+    #: Every token, in order (for :mod:`patrolkg.bounded`).
+    tokens: list[Token] = field(default_factory=list)
 
     def where(self, token: Token) -> str:
         line, column = position(self.text, token.start)
@@ -83,7 +85,9 @@ def scan_sparql(text: str, *, what: str = "query") -> Scan:
     prev2: Token | None = None
     in_prologue = True
     expecting_target = False
+    tokens = scan.tokens
     for token in tokenize(text, max_depth=MAX_NESTING):
+        tokens.append(token)
         if not token.data:
             scan.pattern_tokens += 1
         if in_prologue and not _in_prologue(token):

@@ -4,6 +4,8 @@ store on disk.
 A query inside the engine cannot be interrupted from another thread, so queries on a
 store on disk run in worker processes, and a worker whose query passes the timeout is
 killed and replaced. SPARQL updates are staged the same way, in a worker of their own.
+Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away, are answered in
+the server process itself, within a budget of time.
 
 Workers read immutable snapshots of the store (cheap, hard-linked backups). A commit
 only marks the snapshot stale; the next query makes a new one before it is sent to a
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PatrolkgError, QueryTimeout, StoreError
-from .execution import Limits, QueryRequest, QueryResponse, ThreadExecutor, execute
+from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, ThreadExecutor, execute, inspect_query
 from .store.oxigraph import OxigraphStore
 
 __all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest"]
@@ -46,6 +48,14 @@ START_SECONDS = 120.0
 #: and keep its worker; past it, the worker is killed and replaced. Shorter than a
 #: worker's start, so that a cheap query is not paid for with a new process.
 ABANDONED_GRACE_SECONDS = 1.0
+
+
+#: How many texts of bounded queries that overran the inline budget are remembered.
+OVERRAN_REMEMBERED = 1024
+
+
+class _OverBudget(Exception):
+    """A query answered in the server ran past the inline budget."""
 
 
 class SnapshotPublisher:
@@ -169,7 +179,7 @@ def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
             return
         if message is None:
             return
-        snapshot, request = message
+        snapshot, request, checked = message
         try:
             if snapshot != opened or store is None:
                 store = None  # close the old snapshot before opening the new one
@@ -180,7 +190,7 @@ def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
 
                 conn.send(("ok", stage_update(store, request.update, **request.options)))
             else:
-                conn.send(("ok", execute(store, request, limits, spool_dir=spool_dir)))
+                conn.send(("ok", execute(store, request, limits, spool_dir=spool_dir, checked=checked)))
         except PatrolkgError as error:
             conn.send(("error", error))
         except Exception as error:  # a bug: reported to the parent, which logs it
@@ -216,10 +226,16 @@ class ProcessExecutor:
     """Runs each query in one of ``workers`` processes, and stages updates in one more;
     kills a process at the timeout and starts another.
 
+    A bounded query (:mod:`patrolkg.bounded`: it cannot run away) is answered here
+    instead, on the event loop, from the store itself: no hop to a worker, no thread.
+    It gets ``inline_budget`` seconds, checked between rows; past them it is stopped,
+    handed to a worker like any other query, and its text remembered so that it goes
+    to a worker straight away next time.
+
     :param store: the (writable) store on disk that the server commits to.
     """
 
-    def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2) -> None:
+    def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2, inline_budget: float = 0.02) -> None:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
         self.store, self.limits = store, limits
@@ -236,6 +252,9 @@ class ProcessExecutor:
         self._all: set[_Worker] = set()
         self._closed = False
         self._fallback: ThreadExecutor | None = None
+        self.inline_budget = inline_budget
+        #: Texts of bounded queries that overran the budget (oldest first).
+        self._overran: dict[str, None] = {}
         self._stager: _Worker | None = None
         self._stager_lock = threading.Lock()
 
@@ -304,11 +323,28 @@ class ProcessExecutor:
             self._fallback = ThreadExecutor(self.store, self.limits, workers=self._size)
         return self._fallback
 
-    async def run(self, request: QueryRequest) -> QueryResponse:
+    def answer_now(self, request: QueryRequest) -> QueryResponse | None:
+        """The answer to a bounded query, made here and now on the event loop; None for
+        any other query, and for one that ran past the inline budget: :meth:`run` it.
+
+        :raises PatrolkgError: as :meth:`run` does (a query refused before it runs, a
+            syntax error, no acceptable format...).
+        """
+        checked = inspect_query(request.text, self.limits)  # refused here, before any worker
+        if checked.bounded and self.inline_budget > 0 and request.text not in self._overran:
+            return self._answer_here(request, checked)
+        return None
+
+    async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
+        """The answer to ``request``: :meth:`answer_now` if it can (unless ``inline`` is
+        false: the caller has tried), else from a worker."""
+        if inline and (answer := self.answer_now(request)) is not None:
+            return answer
+        checked = inspect_query(request.text, self.limits)
         try:
             snapshot = await self._snapshot()
         except StoreError:
-            return await self._degraded().run(request)
+            return await self._degraded().run(request, checked)
         self.start()
         assert self._idle is not None
         idle = self._idle
@@ -318,7 +354,7 @@ class ProcessExecutor:
             if not worker.ready:
                 status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
                 worker.ready = status == "ready"
-            worker.conn.send((str(snapshot), request))
+            worker.conn.send((str(snapshot), request, checked))
             try:
                 status, payload = await self._receive(worker, self.limits.timeout, "query")
             except asyncio.CancelledError:
@@ -341,6 +377,24 @@ class ProcessExecutor:
                 if not self._closed:
                     idle.put_nowait(self._spawn())
         return _answer(status, payload)  # type: ignore[no-any-return]
+
+    def _answer_here(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
+        """The answer, made on the event loop, or None if the query ran past the
+        budget (it was stopped; it is remembered)."""
+        deadline = time.perf_counter() + self.inline_budget
+
+        def check() -> None:
+            if time.perf_counter() > deadline:
+                raise _OverBudget()
+
+        try:
+            return execute(self.store, request, self.limits, check=check, checked=checked)
+        except _OverBudget:
+            self._overran[request.text] = None
+            if len(self._overran) > OVERRAN_REMEMBERED:
+                del self._overran[next(iter(self._overran))]
+            log.info("a bounded query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
+            return None
 
     # -- updates ---------------------------------------------------------------------
 
@@ -366,7 +420,7 @@ class ProcessExecutor:
                     if not worker.conn.poll(START_SECONDS):
                         raise StoreError("the update worker did not start", hint="check the server's log")
                     worker.ready = worker.conn.recv()[0] == "ready"
-                worker.conn.send((str(snapshot), StagingRequest(update, options)))
+                worker.conn.send((str(snapshot), StagingRequest(update, options), None))
                 if not worker.conn.poll(self.limits.timeout):
                     raise _timeout("update", self.limits.timeout, outcome="; nothing was written")
                 status, payload = worker.conn.recv()

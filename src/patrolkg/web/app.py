@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..execution import Limits, ThreadExecutor
@@ -21,6 +22,7 @@ from ..submissions import Submissions
 from ..tokens import WriteTokens, expiring
 from ..workers import ProcessExecutor
 from ..writes import Writer
+from . import sparql
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .openapi import install_openapi
@@ -37,7 +39,7 @@ def _executor_for(store: Store, settings: Settings) -> Executor:
     timeout, and which has no snapshots to hand to worker processes)."""
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.max_rows, service_allowlist=settings.service_allowlist)
     if isinstance(store, OxigraphStore) and store.path is not None:
-        return ProcessExecutor(store, limits, workers=settings.query_workers)
+        return ProcessExecutor(store, limits, workers=settings.query_workers, inline_budget=settings.inline_budget)
     return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
 
 
@@ -81,6 +83,16 @@ def warm_up() -> None:
     compiled_shapes()
 
 
+class _App(FastAPI):
+    """FastAPI, with SPARQL queries by GET answered before the middleware stack
+    (:func:`patrolkg.web.sparql.answer_directly`): the service's hot path."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and await sparql.answer_directly(self, scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, store: Store | None = None, seed: bool = True) -> FastAPI:
     """Build the patrolkg web application.
 
@@ -117,7 +129,7 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
             if owns_store:
                 opened.close()
 
-    app = FastAPI(
+    app = _App(
         title="patrolkg",
         version=__version__,
         description=(

@@ -34,7 +34,7 @@ from ..errors import (
     WriteConflict,
 )
 
-__all__ = ["ClientLeft", "HttpError", "RETRY_AFTER_SECONDS", "error_response", "status_for", "install_error_handlers"]
+__all__ = ["ClientLeft", "HttpError", "RETRY_AFTER_SECONDS", "error_response", "library_error", "unexpected_error", "status_for", "install_error_handlers"]
 
 log = logging.getLogger("patrolkg.web")
 
@@ -100,6 +100,21 @@ def _from_library(error: PatrolkgError) -> JSONResponse:
     return error_response(status, error.code, error.message, hint=error.hint, headers=headers, **details)
 
 
+def library_error(error: PatrolkgError, method: str, path: str) -> JSONResponse:
+    """The answer to a library error raised while answering ``method path`` (a 5xx that
+    is not the store's or a timeout is logged)."""
+    if status_for(error) >= 500 and not isinstance(error, (QueryTimeout, StoreError)):
+        log.error("unexpected library error on %s %s: %r", method, path, error)
+    return _from_library(error)
+
+
+def unexpected_error(method: str, path: str) -> JSONResponse:
+    """The answer to an unexpected exception, logged with its traceback (call it from
+    the ``except`` block)."""
+    log.exception("unexpected error on %s %s", method, path)
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
 class ClientLeft(Exception):
     """The client closed the connection before its answer was ready: the work for it
     was stopped, and the answer (499, as proxies log it) reaches nobody."""
@@ -114,9 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PatrolkgError)
     async def _library_error(request: Request, error: PatrolkgError) -> JSONResponse:
-        if status_for(error) >= 500 and not isinstance(error, (QueryTimeout, StoreError)):
-            log.error("unexpected library error on %s %s: %r", request.method, request.url.path, error)
-        return _from_library(error)
+        return library_error(error, request.method, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -138,5 +151,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return unexpected_error(request.method, request.url.path)

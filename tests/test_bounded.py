@@ -1,0 +1,91 @@
+"""Which queries the server answers itself (patrolkg.bounded): those whose work is
+bounded by the neighbourhood of the terms they name; everything else goes to a worker
+that can be killed at the timeout."""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+import pytest
+
+from patrolkg.bounded import bounded
+from patrolkg.execution import Limits, inspect_query
+
+PK = "PREFIX pk: <https://w3id.org/patrolkg/ontology#>\nPREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+JAPAN = "<https://w3id.org/patrolkg/id/state/japan>"
+
+BOUNDED = {
+    "an empty ASK": "ASK {}",
+    "an entity lookup": f"SELECT ?p ?o WHERE {{ {JAPAN} ?p ?o }}",
+    "DESCRIBE of an IRI": f"DESCRIBE {JAPAN}",
+    "DESCRIBE with a pattern": f"DESCRIBE ?post WHERE {{ ?post pk:ofState {JAPAN} }}".replace("DESCRIBE", PK + "DESCRIBE", 1),
+    "a join walking from a speaker": PK + f"SELECT * WHERE {{ ?s pk:speaker {JAPAN} ; pk:about ?e ; pk:stance ?st . ?e rdfs:label ?l }}",
+    "an OPTIONAL joined on a variable": PK + f"SELECT * WHERE {{ ?s pk:speaker {JAPAN} OPTIONAL {{ ?s pk:inPost ?post . ?post rdfs:label ?pl }} }}",
+    "alternatives": PK + f"SELECT * WHERE {{ ?s pk:respondsTo|pk:about {JAPAN} ; pk:speaker ?who . ?who rdfs:label ?l }}",
+    "a backward step from a named term": PK + f"SELECT * WHERE {{ {JAPAN} ^pk:ofState ?post . ?post rdfs:label ?l }}",
+    "a UNION of anchored groups": PK + f"SELECT * WHERE {{ {{ {JAPAN} ?p ?o }} UNION {{ ?s pk:ofState {JAPAN} }} }}",
+    "a FILTER without a group": PK + f'SELECT * WHERE {{ {JAPAN} rdfs:label ?l FILTER(LANG(?l) = "en" && CONTAINS(?l, "Jap")) }}',
+    "GRAPH, FROM, LIMIT and OFFSET": f"SELECT DISTINCT ?o FROM <http://e/g> WHERE {{ GRAPH ?g {{ {JAPAN} ?p ?o }} }} LIMIT 5 OFFSET 1",
+    "literals, lists and a dangling semicolon": PK + 'SELECT * WHERE { ?s rdfs:label "Japan"@en , "日本"@ja ; pk:x true ; pk:y 3 ; pk:z "4"^^<http://www.w3.org/2001/XMLSchema#int> ; }',
+    "$ variables": f"SELECT $o WHERE {{ {JAPAN} ?p $o . $o <http://www.w3.org/2000/01/rdf-schema#label> ?r }}",
+}
+
+UNBOUNDED = {
+    "a scan of everything": "SELECT * WHERE { ?s ?p ?o }",
+    "a scan of one predicate": PK + "SELECT * WHERE { ?s rdfs:label ?l }",
+    "the members of a class": PK + "SELECT * WHERE { ?s a pk:Statement ; pk:about ?e }",
+    "every triple pointing at a term": f"SELECT * WHERE {{ ?s ?p {JAPAN} }}",
+    "a walk into a reached node": PK + f"SELECT * WHERE {{ ?st pk:speaker {JAPAN} ; pk:about ?e . ?other pk:about ?e }}",
+    "any predicate out of a reached node": PK + f"SELECT * WHERE {{ {JAPAN} ?p ?o . ?o ?q ?r }}",
+    "alternatives in both directions": PK + f"SELECT * WHERE {{ ?s pk:respondsTo|^pk:about {JAPAN} }}",
+    "a sequence path": PK + f"SELECT * WHERE {{ {JAPAN} pk:x/pk:y ?o }}",
+    "a cartesian product": f"SELECT * WHERE {{ {JAPAN} ?p ?o . <http://e/x> ?q ?r }}",
+    "a product inside an OPTIONAL": f"SELECT * WHERE {{ {JAPAN} ?p ?o OPTIONAL {{ ?x ?q ?r }} }}",
+    "a UNION branch that scans": f"SELECT * WHERE {{ {{ {JAPAN} ?p ?o }} UNION {{ ?s ?p ?o }} }}",
+    "ORDER BY": f"SELECT * WHERE {{ {JAPAN} ?p ?o }} ORDER BY ?o",
+    "an aggregate": f"SELECT (COUNT(*) AS ?n) WHERE {{ {JAPAN} ?p ?o }}",
+    "GROUP BY": f"SELECT ?p WHERE {{ {JAPAN} ?p ?o }} GROUP BY ?p",
+    "a path of any length": f"SELECT * WHERE {{ {JAPAN} <http://e/p>* ?o }}",
+    "a path of one or more": f"SELECT * WHERE {{ {JAPAN} <http://e/p>+ ?o }}",
+    "an optional step": f"SELECT * WHERE {{ {JAPAN} <http://e/p>? ?o }}",
+    "a negated property set": f"SELECT * WHERE {{ {JAPAN} !<http://e/p> ?o }}",
+    "FILTER EXISTS": f"SELECT * WHERE {{ {JAPAN} ?p ?o FILTER EXISTS {{ ?o ?q ?r }} }}",
+    "FILTER NOT EXISTS": f"SELECT * WHERE {{ {JAPAN} ?p ?o FILTER NOT EXISTS {{ ?o ?q ?r }} }}",
+    "a sub-query": f"SELECT * WHERE {{ {JAPAN} ?p ?o {{ SELECT ?x WHERE {{ ?x ?y ?z }} }} }}",
+    "SERVICE": f"SELECT * WHERE {{ {JAPAN} ?p ?o SERVICE <http://e/sparql> {{ ?o ?q ?r }} }}",
+    "VALUES": f"SELECT * WHERE {{ VALUES ?s {{ {JAPAN} }} ?s ?p ?o }}",
+    "BIND": f"SELECT * WHERE {{ {JAPAN} ?p ?o BIND(STR(?o) AS ?t) }}",
+    "MINUS": f"SELECT * WHERE {{ {JAPAN} ?p ?o MINUS {{ ?o ?q ?r }} }}",
+    "an expression in SELECT": f"SELECT (STR(?o) AS ?t) WHERE {{ {JAPAN} ?p ?o }}",
+    "a blank node property list": f"SELECT * WHERE {{ {JAPAN} ?p [ ?q ?r ] }}",
+    "CONSTRUCT": f"CONSTRUCT WHERE {{ {JAPAN} ?p ?o }}",
+    "an update": f"INSERT DATA {{ {JAPAN} <http://e/p> 1 }}",
+    "text that does not tokenize": 'SELECT * WHERE { <http://e/a> ?p "unterminated }',
+    "text that is not a query": "hello",
+}
+
+
+@pytest.mark.parametrize("query", list(BOUNDED.values()), ids=list(BOUNDED))
+def test_queries_that_walk_from_a_named_term_are_bounded(query: str) -> None:
+    ox.Store().query(query)  # a real query, which the engine reads
+    assert bounded(query)
+
+
+@pytest.mark.parametrize("query", list(UNBOUNDED.values()), ids=list(UNBOUNDED))
+def test_queries_that_could_run_away_are_not(query: str) -> None:
+    assert not bounded(query)
+
+
+def test_a_query_calling_a_service_is_never_bounded_even_when_allowed() -> None:
+    query = f"SELECT * WHERE {{ SERVICE <http://e/sparql> {{ {JAPAN} ?p ?o }} }}"
+    checked = inspect_query(query, Limits(service_allowlist=("http://e/sparql",)))
+    assert checked.endpoints == ("http://e/sparql",)
+    assert not checked.bounded
+
+
+def test_the_check_remembers_a_text_but_not_a_refusal() -> None:
+    limits = Limits()
+    lookup = f"SELECT ?p ?o WHERE {{ {JAPAN} ?p ?o }}"
+    assert inspect_query(lookup, limits) is inspect_query(lookup, limits)
+    for _ in range(2):
+        with pytest.raises(Exception, match="not an allowed endpoint"):
+            inspect_query("SELECT * WHERE { SERVICE <http://e/sparql> { ?s ?p ?o } }", limits)
