@@ -292,6 +292,17 @@ def service_failed(endpoints: Sequence[str], error: Exception) -> ServiceFailed:
     )
 
 
+def _without_frames(error: BaseException) -> BaseException:
+    """``error``, its traceback and those of the errors it was raised from dropped."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
+
+
 @dataclass
 class ThreadExecutor:
     """Runs queries in a thread pool so the event loop is never blocked.
@@ -328,9 +339,10 @@ class ThreadExecutor:
             try:
                 return execute(self.store, request, self.limits, check=check, checked=checked)
             except BaseException as error:
-                # The traceback's frames hold the engine's result object, which may
-                # only be freed on this thread: drop them here.
-                raise error.with_traceback(None)  # noqa: B904
+                # The tracebacks' frames, this error's and those it was raised from,
+                # hold the engine's result object, which may only be freed on this
+                # thread: drop them here.
+                raise _without_frames(error)  # noqa: B904
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, work)
