@@ -4,6 +4,7 @@ query is killed at the timeout and the server keeps answering), and CORS for rea
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -130,6 +131,26 @@ def test_a_bounded_query_past_the_inline_budget_is_answered_whole_by_a_worker(tm
         store.close()
     handed = [r for r in caplog.records if "went to a worker" in r.getMessage()]
     assert len(handed) == 1, "stopped once, then sent to a worker straight away"
+
+
+def test_an_answer_too_large_for_the_engines_writer_is_written_row_by_row_at_once_next_time(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=12_000)  # about 1.4 MiB of JSON
+    executor = ProcessExecutor(store, Limits(timeout=30.0, max_rows=100_000), workers=1)
+    everything = QueryRequest("SELECT ?s ?o WHERE { ?s ?p ?o }", accept="application/sparql-results+json")
+
+    async def scenario() -> None:
+        first = await executor.run(everything)
+        again = await executor.run(everything)
+        assert (first.row_by_row, again.row_by_row) == (True, False), "the engine's writer is not asked again"
+        for answer in (first, again):
+            assert answer.rows == 12_000 and not answer.truncated
+        assert json.loads(first.body) == json.loads(again.body)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
 
 
 def test_the_inline_budget_setting_is_checked() -> None:

@@ -27,7 +27,7 @@ from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
 from .rdfio import RDF_FORMATS, serialize_triples
-from .results import write_natively, write_solutions
+from .results import NATIVE_MEDIA_TYPES, write_natively, write_solutions
 from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan_sparql
 from .store import Store
 from .store.base import QueryResult
@@ -83,6 +83,10 @@ class QueryResponse:
     truncated: bool
     seconds: float = 0.0
     body_file: str | None = None
+    #: The engine's writer gave up on this result (too large, or past the row limit)
+    #: and it was written again row by row: ask for that at once next time
+    #: (``execute(..., row_by_row=True)``).
+    row_by_row: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,10 +200,13 @@ def execute(
     check: Callable[[], None] | None = None,
     spool_dir: str | None = None,
     checked: CheckedQuery | None = None,
+    row_by_row: bool = False,
 ) -> QueryResponse:
     """Check, run and serialize one query (with ``spool_dir``, a large SELECT result is
     written to a file there: :attr:`QueryResponse.body_file`). ``checked`` is what
-    :func:`inspect_query` said of it, when the caller has asked already.
+    :func:`inspect_query` said of it, when the caller has asked already; with
+    ``row_by_row``, a SELECT result is written row by row without asking the engine's
+    writer first (see :attr:`QueryResponse.row_by_row`).
 
     :raises ForbiddenOperation: see :func:`check_query`.
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
@@ -211,7 +218,7 @@ def execute(
     endpoints = (checked or inspect_query(request.text, limits)).endpoints
     try:
         with service_errors(endpoints):
-            return _execute(store, request, limits, check=check, spool_dir=spool_dir)
+            return _execute(store, request, limits, check=check, spool_dir=spool_dir, row_by_row=row_by_row)
     except SyntaxError as error:
         # Only a remote engine's answer, parsed as it arrives, can turn malformed while
         # it is read: the engine stopped mid-way (its own timeout, most often).
@@ -221,7 +228,15 @@ def execute(
         ) from None
 
 
-def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Callable[[], None] | None = None, spool_dir: str | None = None) -> QueryResponse:
+def _execute(
+    store: Store,
+    request: QueryRequest,
+    limits: Limits,
+    *,
+    check: Callable[[], None] | None = None,
+    spool_dir: str | None = None,
+    row_by_row: bool = False,
+) -> QueryResponse:
     started = time.perf_counter()
     check = check or (lambda: None)
     result = _query(store, request)
@@ -231,12 +246,15 @@ def _execute(store: Store, request: QueryRequest, limits: Limits, *, check: Call
         return QueryResponse(body, media_type, "ask", 1, False, time.perf_counter() - started)
     if isinstance(result, ox.QuerySolutions):
         media_type = _pick(request, RESULT_MEDIA_TYPES)
-        written = write_natively(result, media_type, limit=limits.max_rows, check=check)
-        if written is None:  # too large or too long for the engine's writer: row by row
-            result = _query(store, request)
-            assert isinstance(result, ox.QuerySolutions)
+        written, gave_up = None, False
+        if not row_by_row and media_type in NATIVE_MEDIA_TYPES:
+            written = write_natively(result, media_type, limit=limits.max_rows, check=check)
+            if written is None:  # too large or too long for the engine's writer: run it again
+                result, gave_up = _query(store, request), True
+                assert isinstance(result, ox.QuerySolutions)
+        if written is None:
             written = write_solutions(result, media_type, limit=limits.max_rows, check=check, spool_dir=spool_dir)
-        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file)
+        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file, gave_up)
     media_type = _pick(request, GRAPH_MEDIA_TYPES)
     triples = []
     truncated = False

@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
-__all__ = ["Written", "write_natively", "write_solutions", "SPILL_BYTES", "NATIVE_BYTES"]
+__all__ = ["Written", "write_natively", "write_solutions", "SPILL_BYTES", "NATIVE_BYTES", "NATIVE_MEDIA_TYPES"]
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -189,6 +189,10 @@ _NATIVE_FORMATS = {
 }
 
 
+#: The media types :func:`write_natively` writes.
+NATIVE_MEDIA_TYPES = frozenset(_NATIVE_FORMATS)
+
+
 class _TooLarge(Exception):
     """The engine's text passed :data:`NATIVE_BYTES`."""
 
@@ -220,10 +224,11 @@ def write_natively(
     check: Callable[[], None] = _noop,
     max_bytes: int = NATIVE_BYTES,
 ) -> Written | None:
-    """A SELECT result written by the engine, when it can be: in JSON, XML or TSV, in
-    at most ``max_bytes`` and ``limit`` rows. None otherwise, the result consumed or
-    not: run the query again and :func:`write_solutions` it. ``check`` is called as the
-    engine writes; it raises to abandon the query (timeouts).
+    """A SELECT result written by the engine, when it can be: in JSON, XML or TSV
+    (:data:`NATIVE_MEDIA_TYPES`), in at most ``max_bytes`` and ``limit`` rows. None
+    otherwise, the result consumed (for a media type it writes): run the query again
+    and :func:`write_solutions` it. ``check`` is called as the engine writes; it raises
+    to abandon the query (timeouts).
     """
     native = _NATIVE_FORMATS.get(media_type)
     if native is None:

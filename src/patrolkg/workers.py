@@ -50,8 +50,14 @@ START_SECONDS = 120.0
 ABANDONED_GRACE_SECONDS = 1.0
 
 
-#: How many texts of bounded queries that overran the inline budget are remembered.
-OVERRAN_REMEMBERED = 1024
+#: How many query texts the executor remembers, of each kind (see ProcessExecutor).
+REMEMBERED_TEXTS = 1024
+
+
+def _remember(texts: dict[str, None], text: str) -> None:
+    texts[text] = None
+    if len(texts) > REMEMBERED_TEXTS:
+        del texts[next(iter(texts))]  # the oldest
 
 
 class _OverBudget(Exception):
@@ -179,7 +185,7 @@ def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
             return
         if message is None:
             return
-        snapshot, request, checked = message
+        snapshot, request, checked, row_by_row = message
         try:
             if snapshot != opened or store is None:
                 store = None  # close the old snapshot before opening the new one
@@ -190,7 +196,7 @@ def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
 
                 conn.send(("ok", stage_update(store, request.update, **request.options)))
             else:
-                conn.send(("ok", execute(store, request, limits, spool_dir=spool_dir, checked=checked)))
+                conn.send(("ok", execute(store, request, limits, spool_dir=spool_dir, checked=checked, row_by_row=row_by_row)))
         except PatrolkgError as error:
             conn.send(("error", error))
         except Exception as error:  # a bug: reported to the parent, which logs it
@@ -230,7 +236,9 @@ class ProcessExecutor:
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
     It gets ``inline_budget`` seconds, checked between rows; past them it is stopped,
     handed to a worker like any other query, and its text remembered so that it goes
-    to a worker straight away next time.
+    to a worker straight away next time. A query whose answer the engine's writer gave
+    up on (:attr:`QueryResponse.row_by_row`) is remembered too, and written row by row
+    at once next time.
 
     :param store: the (writable) store on disk that the server commits to.
     """
@@ -253,8 +261,10 @@ class ProcessExecutor:
         self._closed = False
         self._fallback: ThreadExecutor | None = None
         self.inline_budget = inline_budget
-        #: Texts of bounded queries that overran the budget (oldest first).
+        #: Texts of bounded queries that overran the budget, and of queries whose
+        #: answers the engine's writer gave up on (oldest first).
         self._overran: dict[str, None] = {}
+        self._row_by_row: dict[str, None] = {}
         self._stager: _Worker | None = None
         self._stager_lock = threading.Lock()
 
@@ -354,7 +364,7 @@ class ProcessExecutor:
             if not worker.ready:
                 status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
                 worker.ready = status == "ready"
-            worker.conn.send((str(snapshot), request, checked))
+            worker.conn.send((str(snapshot), request, checked, request.text in self._row_by_row))
             try:
                 status, payload = await self._receive(worker, self.limits.timeout, "query")
             except asyncio.CancelledError:
@@ -376,6 +386,8 @@ class ProcessExecutor:
                 self._discard(worker)
                 if not self._closed:
                     idle.put_nowait(self._spawn())
+        if status == "ok" and payload.row_by_row:
+            _remember(self._row_by_row, request.text)
         return _answer(status, payload)  # type: ignore[no-any-return]
 
     def _answer_here(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
@@ -390,9 +402,7 @@ class ProcessExecutor:
         try:
             return execute(self.store, request, self.limits, check=check, checked=checked)
         except _OverBudget:
-            self._overran[request.text] = None
-            if len(self._overran) > OVERRAN_REMEMBERED:
-                del self._overran[next(iter(self._overran))]
+            _remember(self._overran, request.text)
             log.info("a bounded query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
             return None
 
@@ -420,7 +430,7 @@ class ProcessExecutor:
                     if not worker.conn.poll(START_SECONDS):
                         raise StoreError("the update worker did not start", hint="check the server's log")
                     worker.ready = worker.conn.recv()[0] == "ready"
-                worker.conn.send((str(snapshot), StagingRequest(update, options), None))
+                worker.conn.send((str(snapshot), StagingRequest(update, options), None, False))
                 if not worker.conn.poll(self.limits.timeout):
                     raise _timeout("update", self.limits.timeout, outcome="; nothing was written")
                 status, payload = worker.conn.recv()
