@@ -89,3 +89,22 @@ def test_the_check_remembers_a_text_but_not_a_refusal() -> None:
     for _ in range(2):
         with pytest.raises(Exception, match="not an allowed endpoint"):
             inspect_query("SELECT * WHERE { SERVICE <http://e/sparql> { ?s ?p ?o } }", limits)
+
+
+@pytest.mark.parametrize(
+    ("query", "whole"),
+    [
+        ("SELECT * WHERE { ?s ?p ?o } ORDER BY ?s", True),
+        ("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p", True),
+        ("SELECT * WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 20000", True),
+        ("SELECT * WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 10 OFFSET 5", False),
+        ("SELECT * WHERE { ?s ?p ?o } LIMIT 20000", False),
+        ("SELECT * WHERE { { SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s LIMIT 3 } ?s ?q ?r }", False),
+        ('SELECT * WHERE { ?s ?p "ORDER BY" }', False),
+    ],
+)
+def test_a_sorted_result_is_known_before_it_runs(query: str, whole: bool) -> None:
+    """A query whose whole result is computed before its first row, and may be large,
+    is written row by row at once rather than first by the engine's writer, which
+    would give up on a large one only after all the work (and it would run twice)."""
+    assert inspect_query(query, Limits(max_rows=10_000)).whole_before_first_row(10_000) is whole

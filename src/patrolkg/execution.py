@@ -29,6 +29,7 @@ from .query import RESULTS_FORMATS
 from .rdfio import RDF_FORMATS, serialize_triples
 from .results import NATIVE_MEDIA_TYPES, write_natively, write_solutions
 from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan_sparql
+from .sparql_lexer import NUMBER, WORD
 from .store import Store
 from .store.base import QueryResult
 
@@ -101,10 +102,20 @@ class Limits:
 @dataclass(frozen=True)
 class CheckedQuery:
     """What :func:`inspect_query` found: the SERVICE endpoints a query calls (all
-    allow-listed), and whether it is bounded (:mod:`patrolkg.bounded`)."""
+    allow-listed), whether it is bounded (:mod:`patrolkg.bounded`), and whether the
+    engine computes its whole result before the first row (a top-level ORDER BY or
+    GROUP BY) with no LIMIT to bound it (``limit``: the top-level LIMIT, if any)."""
 
     endpoints: tuple[str, ...]
     bounded: bool
+    sorted: bool = False
+    limit: int | None = None
+
+    def whole_before_first_row(self, max_rows: int) -> bool:
+        """Whether a result too large for the engine's writer would only be found out
+        once all of it is computed: the query sorts or groups, and no LIMIT keeps its
+        result within ``max_rows``."""
+        return self.sorted and (self.limit is None or self.limit > max_rows)
 
 
 #: Queries up to this length are remembered once checked (services and dashboards
@@ -128,7 +139,13 @@ def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
     if scan.first_keyword.startswith(UPDATE_KEYWORDS):
         raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
     endpoints = check_services(scan, allowlist)
-    return CheckedQuery(endpoints, not endpoints and bounded_tokens(scan.tokens))
+    top = [token for token in scan.tokens if token.depth == 0]
+    words = [token.text.upper() if token.kind == WORD else "" for token in top]
+    limit = None
+    for index, word in enumerate(words[:-1]):
+        if word == "LIMIT" and top[index + 1].kind == NUMBER and top[index + 1].text.isdigit():
+            limit = int(top[index + 1].text)
+    return CheckedQuery(endpoints, not endpoints and bounded_tokens(scan.tokens), "ORDER" in words or "GROUP" in words, limit)
 
 
 _inspect_cached = functools.lru_cache(maxsize=1024)(_inspect)
@@ -215,9 +232,12 @@ def execute(
     :raises ServiceFailed: when an allow-listed SERVICE endpoint fails or cannot be reached.
     :raises StoreError: when a remote engine breaks its answer off.
     """
-    endpoints = (checked or inspect_query(request.text, limits)).endpoints
+    checked = checked or inspect_query(request.text, limits)
+    # A large result that is sorted would be computed twice if the engine's writer
+    # were tried first and gave up: it is written row by row straight away.
+    row_by_row = row_by_row or checked.whole_before_first_row(limits.max_rows)
     try:
-        with service_errors(endpoints):
+        with service_errors(checked.endpoints):
             return _execute(store, request, limits, check=check, spool_dir=spool_dir, row_by_row=row_by_row)
     except SyntaxError as error:
         # Only a remote engine's answer, parsed as it arrives, can turn malformed while
