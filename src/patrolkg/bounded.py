@@ -77,15 +77,16 @@ class _Unbounded(Exception):
 
 @dataclass(frozen=True)
 class _Pattern:
-    """A triple pattern as the walk sees it: its subject and object (a variable's
-    name, or None for a named term), whether its predicate is named, and whether that
-    predicate is rdf:type."""
+    """A triple pattern as the walk sees it: its subject, object and predicate (a
+    variable's name, or None for a named term)."""
 
     subject: str | None
     object: str | None
-    named_predicate: bool
-    typed: bool = False
     predicate_variable: str | None = None
+
+    @property
+    def named_predicate(self) -> bool:
+        return self.predicate_variable is None
 
     @property
     def variables(self) -> frozenset[str]:
@@ -101,8 +102,6 @@ class _Group:
 
 
 _SUBJECT_OR_OBJECT = frozenset({IRI, PNAME, VAR, BNODE, STRING, NUMBER})
-_FIXED = frozenset({IRI, PNAME, STRING, NUMBER})
-_RDF_TYPE = frozenset({"a", "rdf:type", "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"})
 _BOOLEANS = frozenset({"TRUE", "FALSE"})
 _FILTER_OPENERS = frozenset({IRI, PNAME, WORD})
 
@@ -237,17 +236,17 @@ class _Reader:
         """A subject and its predicate-object list, as patterns of ``group``."""
         subject = self.term()
         while True:
-            predicate_variable, inverse, typed = None, False, False
+            predicate_variable, inverse = None, False
             if self._next_is(VAR):
                 predicate_variable = "?" + self.take().text[1:]
             else:
-                inverse, typed = self.path()
+                inverse = self.path()
             while True:
                 obj = self.term()
                 ends = [_variable(subject), _variable(obj)]
                 if inverse:
                     ends.reverse()
-                group.patterns.append(_Pattern(ends[0], ends[1], predicate_variable is None, typed, predicate_variable))
+                group.patterns.append(_Pattern(ends[0], ends[1], predicate_variable))
                 if not self.punct(","):
                     break
             if not self.punct(";"):
@@ -257,22 +256,21 @@ class _Reader:
             if self._next_is_punct(".") or self._next_is_punct("}"):
                 return
 
-    def path(self) -> tuple[bool, bool]:
+    def path(self) -> bool:
         """A named predicate: an IRI, ``a``, or alternatives ``p|q``, all forwards or
-        all backwards (``^p``). Whether it walks backwards, and whether it is rdf:type.
-        Sequences, paths of any length, ``?``, ``!`` and brackets are not taken."""
-        directions, typed = set(), False
+        all backwards (``^p``). Whether it walks backwards. Sequences, paths of any
+        length, ``?``, ``!`` and brackets are not taken."""
+        directions = set()
         while True:
             directions.add(self.punct("^"))
             step = self.take()
             if not (step.kind in (IRI, PNAME) or (step.kind == WORD and step.text == "a")):
                 raise _Unbounded()
-            typed = typed or step.text in _RDF_TYPE
             if not self.punct("|"):
                 break
         if len(directions) > 1:
             raise _Unbounded()
-        return directions.pop(), typed
+        return directions.pop()
 
     def term(self) -> Token:
         """A subject or object: an IRI, a variable, a blank node label or a literal (a

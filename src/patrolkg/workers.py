@@ -234,9 +234,9 @@ class ProcessExecutor:
 
     A bounded query (:mod:`patrolkg.bounded`: it cannot run away) is answered here
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
-    It gets ``inline_budget`` seconds, checked between rows; past them it is stopped,
-    handed to a worker like any other query, and its text remembered so that it goes
-    to a worker straight away next time. A query whose answer the engine's writer gave
+    It gets ``inline_budget`` seconds, checked as its answer is written; past them it
+    is stopped, handed to a worker like any other query, and its text remembered so
+    that it goes to a worker straight away next time. A query whose answer the engine's writer gave
     up on (:attr:`QueryResponse.row_by_row`) is remembered too, and written row by row
     at once next time.
 
@@ -340,7 +340,9 @@ class ProcessExecutor:
         :raises PatrolkgError: as :meth:`run` does (a query refused before it runs, a
             syntax error, no acceptable format...).
         """
-        checked = inspect_query(request.text, self.limits)  # refused here, before any worker
+        return self._answer_now(request, inspect_query(request.text, self.limits))
+
+    def _answer_now(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
         if checked.bounded and self.inline_budget > 0 and request.text not in self._overran:
             return self._answer_here(request, checked)
         return None
@@ -348,9 +350,9 @@ class ProcessExecutor:
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
         """The answer to ``request``: :meth:`answer_now` if it can (unless ``inline`` is
         false: the caller has tried), else from a worker."""
-        if inline and (answer := self.answer_now(request)) is not None:
+        checked = inspect_query(request.text, self.limits)  # refused here, before any worker
+        if inline and (answer := self._answer_now(request, checked)) is not None:
             return answer
-        checked = inspect_query(request.text, self.limits)
         try:
             snapshot = await self._snapshot()
         except StoreError:
