@@ -133,6 +133,87 @@ def test_a_bounded_query_past_the_inline_budget_is_answered_whole_by_a_worker(tm
     assert len(handed) == 1, "stopped once, then sent to a worker straight away"
 
 
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"  # not bounded: a scan
+
+
+def test_a_query_a_worker_answered_cheaply_is_answered_by_the_server_until_the_next_commit(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    # A generous threshold: on a loaded machine even a small count may take 2 ms.
+    executor = ProcessExecutor(store, Limits(timeout=2.0), workers=1, cheap_seconds=1.0)
+    count = QueryRequest(COUNT, accept="text/csv")
+
+    async def scenario() -> None:
+        assert executor.answer_now(count) is None, "not yet known to be cheap"
+        assert _count((await executor.run(count)).body) == "3000"  # a worker answers, and is timed
+        assert executor.answer_now(QueryRequest(COUNT, accept="application/sparql-results+json")) is None, "another format is another request"
+        heavy = asyncio.ensure_future(executor.run(QueryRequest(HEAVY)))
+        await asyncio.sleep(0.2)  # the only worker is busy with the heavy query
+        answered = executor.answer_now(count)
+        assert answered is not None and _count(answered.body) == "3000"
+        assert _count((await executor.run(count)).body) == "3000"
+        assert not heavy.done(), "the count did not wait for the only worker"
+        store.raw.add(ox.Quad(ox.NamedNode("http://example.org/new"), ox.NamedNode("http://example.org/p"), ox.Literal("x"), ox.NamedNode("http://example.org/g")))
+        executor.notify_write()
+        assert executor.answer_now(count) is None, "after a commit a worker answers it again"
+        with pytest.raises(QueryTimeout):
+            await heavy
+        assert _count((await executor.run(count)).body) == "3001"
+        answered = executor.answer_now(count)
+        assert answered is not None and _count(answered.body) == "3001"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+def test_queries_that_were_not_cheap_or_call_other_endpoints_stay_with_the_workers(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=10)
+    dead = "http://127.0.0.1:1/sparql"  # allow-listed, refuses at once
+    remote = QueryRequest(f"SELECT * WHERE {{ SERVICE SILENT <{dead}> {{ ?s ?p ?o }} }}", accept="text/csv")
+    count = QueryRequest(COUNT, accept="text/csv")
+    strict = ProcessExecutor(store, Limits(timeout=5.0), workers=1, cheap_seconds=0.0)
+    generous = ProcessExecutor(store, Limits(timeout=5.0, service_allowlist=(dead,)), workers=1, cheap_seconds=1.0)
+
+    async def scenario() -> None:
+        await strict.run(count)
+        assert strict.answer_now(count) is None, "it took longer than cheap_seconds"
+        answer = await generous.run(remote)
+        assert answer.seconds < generous.cheap_seconds, "fast enough to count as cheap"
+        assert answer.body.decode().splitlines()[1] == ",,", "SILENT: the failed call is one empty solution"
+        assert generous.answer_now(remote) is None, "a SERVICE call is never made from the server"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        strict.close()
+        generous.close()
+        store.close()
+
+
+def test_cheap_queries_go_to_the_workers_while_the_server_is_busy_but_bounded_ones_do_not(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=10)
+    # inline_share=0: any time spent answering here lately counts as busy.
+    executor = ProcessExecutor(store, Limits(timeout=5.0), workers=1, cheap_seconds=1.0, inline_share=0.0)
+    count = QueryRequest(COUNT, accept="text/csv")
+
+    async def scenario() -> None:
+        await executor.run(count)  # a worker answers: now known to be cheap
+        first = executor.answer_now(count)
+        assert first is not None and _count(first.body) == "10", "an idle server answers it"
+        assert executor.answer_now(count) is None, "a busy one leaves it to the workers"
+        assert _count((await executor.run(count)).body) == "10"
+        lookup = executor.answer_now(QueryRequest(LOOKUP, accept="text/csv"))
+        assert lookup is not None and lookup.body.decode().splitlines() == ["o", "7"], "bounded queries are always answered here"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
 def test_an_answer_too_large_for_the_engines_writer_is_written_row_by_row_at_once_next_time(tmp_path: Path) -> None:
     store = _filled(tmp_path / "store", size=12_000)  # about 1.4 MiB of JSON
     executor = ProcessExecutor(store, Limits(timeout=30.0, max_rows=100_000), workers=1)

@@ -4,8 +4,9 @@ store on disk.
 A query inside the engine cannot be interrupted from another thread, so queries on a
 store on disk run in worker processes, and a worker whose query passes the timeout is
 killed and replaced. SPARQL updates are staged the same way, in a worker of their own.
-Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away, are answered in
-the server process itself, within a budget of time.
+Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away, and queries a
+worker has just answered in a millisecond or two on the same data, are answered in the
+server process itself, within a budget of time.
 
 Workers read immutable snapshots of the store (cheap, hard-linked backups). A commit
 only marks the snapshot stale; the next query makes a new one before it is sent to a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import shutil
@@ -30,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import PatrolkgError, QueryTimeout, StoreError
 from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, ThreadExecutor, execute, inspect_query
@@ -53,11 +55,28 @@ ABANDONED_GRACE_SECONDS = 1.0
 #: How many query texts the executor remembers, of each kind (see ProcessExecutor).
 REMEMBERED_TEXTS = 1024
 
+#: A query a worker answered (evaluated and wrote) within this many seconds is
+#: answered in the server next time, as long as the store has not changed: the hop to
+#: a worker and back (0.2-0.3 ms, and a third busy process on two cores) is then a
+#: large share of its time, and on the same data the same query does the same work.
+CHEAP_SECONDS = 0.002
+#: Queries known to be cheap are answered in the server only while answering queries
+#: there took less than this share of its time over about the last ``LOAD_WINDOW``
+#: seconds (a moving average). Past it, the server (one process, one core) is the bottleneck, and they go
+#: to the workers, which run on the other cores: under one client a query is answered
+#: sooner here, under many the workers answer more of them a second.
+INLINE_SHARE = 0.5
+LOAD_WINDOW = 0.1
 
-def _remember(texts: dict[str, None], text: str) -> None:
-    texts[text] = None
-    if len(texts) > REMEMBERED_TEXTS:
-        del texts[next(iter(texts))]  # the oldest
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memory: dict[K, V], key: K, value: V) -> None:
+    memory.pop(key, None)  # the newest again
+    memory[key] = value
+    if len(memory) > REMEMBERED_TEXTS:
+        del memory[next(iter(memory))]  # the oldest
 
 
 class _OverBudget(Exception):
@@ -87,6 +106,11 @@ class SnapshotPublisher:
     def stale(self) -> bool:
         """Whether the store changed since the newest snapshot (or there is none yet)."""
         return self._stale or self._current is None
+
+    @property
+    def fresh(self) -> Path | None:
+        """The newest snapshot if the store has not changed since it was made."""
+        return None if self._stale else self._current
 
     def changed(self) -> None:
         """Say that the store changed: the next :meth:`current` makes a new snapshot."""
@@ -234,16 +258,20 @@ class ProcessExecutor:
 
     A bounded query (:mod:`patrolkg.bounded`: it cannot run away) is answered here
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
-    It gets ``inline_budget`` seconds, checked as its answer is written; past them it
-    is stopped, handed to a worker like any other query, and its text remembered so
-    that it goes to a worker straight away next time. A query whose answer the engine's writer gave
-    up on (:attr:`QueryResponse.row_by_row`) is remembered too, and written row by row
-    at once next time.
+    So is a query that a worker answered within ``cheap_seconds`` on the snapshot that
+    is still the newest (no commit since): on the same data it does the same work;
+    unless answering queries here took more than ``inline_share`` of the server's time
+    lately, when the workers, on the other cores, answer more of them. Such a query
+    gets ``inline_budget`` seconds, checked as its answer is written; past them
+    it is stopped, handed to a worker like any other query, and its text remembered so
+    that it goes to a worker straight away next time. A query whose answer the
+    engine's writer gave up on (:attr:`QueryResponse.row_by_row`) is remembered too,
+    and written row by row at once next time.
 
     :param store: the (writable) store on disk that the server commits to.
     """
 
-    def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2, inline_budget: float = 0.02) -> None:
+    def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2, inline_budget: float = 0.02, cheap_seconds: float = CHEAP_SECONDS, inline_share: float = INLINE_SHARE) -> None:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
         self.store, self.limits = store, limits
@@ -261,10 +289,18 @@ class ProcessExecutor:
         self._closed = False
         self._fallback: ThreadExecutor | None = None
         self.inline_budget = inline_budget
-        #: Texts of bounded queries that overran the budget, and of queries whose
+        self.cheap_seconds = min(cheap_seconds, inline_budget)
+        self.inline_share = inline_share
+        #: Texts of queries answered here that overran the budget, and of queries whose
         #: answers the engine's writer gave up on (oldest first).
         self._overran: dict[str, None] = {}
         self._row_by_row: dict[str, None] = {}
+        #: Queries (text, dataset and format) a worker answered within
+        #: ``cheap_seconds``, with the snapshot it read.
+        self._cheap: dict[QueryRequest, Path] = {}
+        #: Seconds spent answering queries here, decayed over ``LOAD_WINDOW`` (as of
+        #: ``_load_at``, a ``perf_counter`` time).
+        self._load, self._load_at = 0.0, 0.0
         self._stager: _Worker | None = None
         self._stager_lock = threading.Lock()
 
@@ -334,8 +370,9 @@ class ProcessExecutor:
         return self._fallback
 
     def answer_now(self, request: QueryRequest) -> QueryResponse | None:
-        """The answer to a bounded query, made here and now on the event loop; None for
-        any other query, and for one that ran past the inline budget: :meth:`run` it.
+        """The answer to a bounded query, or to one known to be cheap on the data as it
+        is, made here and now on the event loop; None for any other query, and for one
+        that ran past the inline budget: :meth:`run` it.
 
         :raises PatrolkgError: as :meth:`run` does (a query refused before it runs, a
             syntax error, no acceptable format...).
@@ -343,9 +380,33 @@ class ProcessExecutor:
         return self._answer_now(request, inspect_query(request.text, self.limits))
 
     def _answer_now(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
-        if checked.bounded and self.inline_budget > 0 and request.text not in self._overran:
+        if self.inline_budget > 0 and request.text not in self._overran and (checked.bounded or (self._known_cheap(request) and not self._busy())):
             return self._answer_here(request, checked)
         return None
+
+    def _recent_load(self, now: float) -> float:
+        return self._load * math.exp((self._load_at - now) / LOAD_WINDOW)
+
+    def _busy(self) -> bool:
+        """Whether answering queries here took more than ``inline_share`` of the
+        server's time lately."""
+        return self._recent_load(time.perf_counter()) > self.inline_share * LOAD_WINDOW
+
+    def _known_cheap(self, request: QueryRequest) -> bool:
+        """Whether a worker answered ``request`` within ``cheap_seconds`` on the data
+        the store holds now."""
+        read = self._cheap.get(request)
+        return read is not None and read == self.publisher.fresh
+
+    def _learn(self, request: QueryRequest, checked: CheckedQuery, snapshot: Path, answer: QueryResponse) -> None:
+        """Remember what a worker's answer says of its query for next time."""
+        if answer.row_by_row:
+            _remember(self._row_by_row, request.text, None)
+        # A query that calls other endpoints is never answered here: their time is not ours.
+        if answer.seconds <= self.cheap_seconds and answer.body_file is None and not checked.endpoints:
+            _remember(self._cheap, request, snapshot)
+        else:
+            self._cheap.pop(request, None)
 
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
         """The answer to ``request``: :meth:`answer_now` if it can (unless ``inline`` is
@@ -388,14 +449,15 @@ class ProcessExecutor:
                 self._discard(worker)
                 if not self._closed:
                     idle.put_nowait(self._spawn())
-        if status == "ok" and payload.row_by_row:
-            _remember(self._row_by_row, request.text)
+        if status == "ok":
+            self._learn(request, checked, snapshot, payload)
         return _answer(status, payload)  # type: ignore[no-any-return]
 
     def _answer_here(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
         """The answer, made on the event loop, or None if the query ran past the
         budget (it was stopped; it is remembered)."""
-        deadline = time.perf_counter() + self.inline_budget
+        started = time.perf_counter()
+        deadline = started + self.inline_budget
 
         def check() -> None:
             if time.perf_counter() > deadline:
@@ -404,9 +466,13 @@ class ProcessExecutor:
         try:
             return execute(self.store, request, self.limits, check=check, checked=checked)
         except _OverBudget:
-            _remember(self._overran, request.text)
-            log.info("a bounded query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
+            _remember(self._overran, request.text, None)
+            self._cheap.pop(request, None)
+            log.info("a query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
             return None
+        finally:
+            ended = time.perf_counter()
+            self._load, self._load_at = self._recent_load(ended) + (ended - started), ended
 
     # -- updates ---------------------------------------------------------------------
 
