@@ -34,7 +34,7 @@ from patrolkg.web.errors import HttpError
 from patrolkg.web.linked_data import is_safe_id_path
 from patrolkg.web.protocol import content_type, form_pairs, graph_iris
 from patrolkg.web.reconcile import parse_batch
-from patrolkg.web.sparql import _media_types
+from patrolkg.web.query_request import media_types as _media_types
 
 SECRET = "h0" * 16
 AUTH = {"Authorization": "Bearer " + SECRET}

@@ -96,6 +96,11 @@ class SnapshotPublisher:
         self.store, self.root, self.keep_seconds = store, root, keep_seconds
         self.root.mkdir(parents=True, exist_ok=True)
         self._generation = 0
+        #: Commits so far, in memory shared with the processes started after it (the
+        #: server's readers, :mod:`patrolkg.web.readers`): a snapshot made after it
+        #: read N holds at least N commits.
+        self.commits = multiprocessing.get_context("spawn").RawValue("Q", 0)
+        self._counting = threading.Lock()
         self._lock = threading.Lock()
         self._current: Path | None = None
         self._stale = True
@@ -114,7 +119,14 @@ class SnapshotPublisher:
 
     def changed(self) -> None:
         """Say that the store changed: the next :meth:`current` makes a new snapshot."""
-        self._stale = True
+        self._stale = True  # first: whoever reads the new count will get a new snapshot
+        with self._counting:
+            self.commits.value += 1
+
+    def current_with_commits(self) -> tuple[Path, int]:
+        """:meth:`current`, and how many commits it holds at least."""
+        commits = self.commits.value
+        return self.current(), commits
 
     def current(self) -> Path:
         """The snapshot holding every commit made before this call.

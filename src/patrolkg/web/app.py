@@ -26,6 +26,7 @@ from . import sparql
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .openapi import install_openapi
+from .readers import Readers, ReaderSettings
 from .services import Executor, Services
 
 __all__ = ["create_app", "warm_up"]
@@ -41,6 +42,23 @@ def _executor_for(store: Store, settings: Settings) -> Executor:
     if isinstance(store, OxigraphStore) and store.path is not None:
         return ProcessExecutor(store, limits, workers=settings.query_workers, inline_budget=settings.inline_budget)
     return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
+
+
+def _readers_for(executor: Executor, settings: Settings) -> Readers | None:
+    """Reader processes for a server whose queries read snapshots of a store on disk
+    (they start with the first connection a real server accepts)."""
+    if not isinstance(executor, ProcessExecutor) or settings.readers == 0 or executor.inline_budget == 0:
+        return None
+    reader_settings = ReaderSettings(
+        limits=executor.limits,
+        base_iri=settings.base_iri,
+        vary_origin="*" not in settings.cors_origins,
+        inline_budget=executor.inline_budget,
+        client_timeout=settings.client_timeout,
+        log_level=logging.getLogger("patrolkg").getEffectiveLevel(),
+        access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
+    )
+    return Readers(executor.publisher, reader_settings, settings.readers)
 
 
 def _prepare(store: Store, *, seed: bool) -> None:
@@ -121,10 +139,13 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
             writer=writer,
             submissions=Submissions(opened, writer),
             tokens=_write_tokens(settings),
+            readers=_readers_for(executor, settings),
         )
         try:
             yield
         finally:
+            if app.state.services.readers is not None:
+                app.state.services.readers.close()
             executor.close()
             if owns_store:
                 opened.close()

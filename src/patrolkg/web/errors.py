@@ -11,11 +11,12 @@ No stack trace ever reaches a client; an unexpected exception is logged and gets
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:  # the reader processes use this module without the web framework
+    from fastapi import FastAPI, Request
 
 from ..errors import (
     BodyTooLarge,
@@ -122,6 +123,8 @@ class ClientLeft(Exception):
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through the one error shape."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(ClientLeft)
     async def _client_left(request: Request, error: ClientLeft) -> JSONResponse:

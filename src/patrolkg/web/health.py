@@ -23,9 +23,13 @@ router = APIRouter()
 def health(svc: Services = Depends(services)) -> dict[str, object]:
     """``status`` is ``ok``, or ``degraded`` with the ``problem`` (the service answers,
     but not as designed: queries read the store from the server process because no
-    snapshot can be made for the query workers, usually a full or read-only disk)."""
+    snapshot can be made for the query workers, usually a full or read-only disk).
+    With reader processes, ``readers`` says how many run and how many connections
+    went to them and came back."""
     problem = svc.executor.problem()
     answer: dict[str, object] = {"status": "degraded" if problem else "ok", "version": __version__, "graphs": len(svc.store.graph_names())}
     if problem:
         answer["problem"] = problem
+    if svc.readers is not None:
+        answer["readers"] = svc.readers.stats()
     return answer

@@ -154,7 +154,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Health",
         "type": "object",
         "required": ["status", "version", "graphs"],
-        "properties": {"status": {"const": "ok"}, "version": _STRING, "graphs": {"type": "integer", "minimum": 0}},
+        "properties": {
+            "status": {"enum": ["ok", "degraded"]},
+            "version": _STRING,
+            "graphs": {"type": "integer", "minimum": 0},
+            "problem": {**_STRING, "description": "Why the service is degraded."},
+            "readers": {
+                "type": "object",
+                "description": "Reader processes (PATROLKG_READERS): how many run, their process ids, the connections handed to them and those handed back.",
+                "properties": {
+                    "running": {"type": "integer", "minimum": 0},
+                    "pids": {"type": "array", "items": {"type": "integer"}},
+                    "connections": {"type": "integer", "minimum": 0},
+                    "handed_back": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
     },
     "SparqlResults": {
         "title": "SparqlResults",

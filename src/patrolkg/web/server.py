@@ -19,18 +19,29 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["GuardedProtocol", "guarded_protocol", "limit_malloc_arenas", "run", "MALLOC_ARENAS"]
+__all__ = ["GuardedProtocol", "guarded_protocol", "limit_malloc_arenas", "new_event_loop", "run", "MALLOC_ARENAS"]
 
 log = logging.getLogger("patrolkg.web")
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a deadline on reading each request."""
+    """uvicorn's httptools protocol, with a deadline on reading each request; a new
+    connection may go to a reader process instead (:mod:`patrolkg.web.readers`), and
+    one a reader hands back is served here from the bytes it had read."""
 
     #: Seconds a client may take for a request's headers, or pause within its body.
     client_timeout = 15.0
 
     _guard: asyncio.TimerHandle | None = None
+    #: What a reader read from a connection it handed back (None: a new connection).
+    already_read: bytes | None = None
+    handed_off = False
+
+    def sibling(self, already_read: bytes) -> GuardedProtocol:
+        """A protocol of this server for a connection a reader handed back."""
+        protocol = type(self)(config=self.config, server_state=self.server_state, app_state=self.app_state, _loop=self.loop)
+        protocol.already_read = already_read
+        return protocol
 
     def _arm(self) -> None:
         self._disarm()
@@ -48,10 +59,20 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self.already_read is None:
+            services = getattr(getattr(self.config.app, "state", None), "services", None)
+            readers = getattr(services, "readers", None)
+            if readers is not None and readers.hand_off(self, transport):
+                self.handed_off = True
+                return
         super().connection_made(transport)
         self._arm()
+        if self.already_read:
+            self.data_received(self.already_read)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.handed_off:
+            return
         self._disarm()
         super().connection_lost(exc)
 
@@ -97,6 +118,15 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # not glibc: nothing to cap
         return False
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (as uvicorn chooses), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()  # type: ignore[no-any-return]
 
 
 def run(app: Any, *, host: str, port: int, client_timeout: float, log_level: str) -> None:

@@ -13,6 +13,7 @@ from ..store import Store
 from ..submissions import Submissions
 from ..tokens import WriteTokens
 from ..writes import Writer
+from .readers import Readers
 
 __all__ = ["Executor", "Services", "services"]
 
@@ -42,6 +43,7 @@ class Services:
     writer: Writer
     submissions: Submissions
     tokens: WriteTokens
+    readers: Readers | None = None  # reader processes (patrolkg.web.readers), if any
 
     @property
     def limits(self) -> Limits:

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -38,7 +37,8 @@ from ..execution import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, QueryRequest, Que
 from ..negotiation import choose
 from . import openapi
 from .errors import ClientLeft, HttpError, library_error, unexpected_error
-from .protocol import Pairs, content_type, form_pairs, graph_iris, not_utf8, require_utf8
+from .protocol import content_type, form_pairs, not_utf8, require_utf8
+from .query_request import FORMAT_NAMES, TRUNCATED_HEADER, Operation, answer_headers, content_type_header, media_types, operation, query_in_url, query_request, refuse_update
 from .service_description import describe, serialize_description
 from .services import Services, services
 
@@ -48,29 +48,8 @@ __all__ = ["router", "answer_directly", "TRUNCATED_HEADER", "FORMAT_NAMES", "ALL
 
 router = APIRouter(tags=["sparql"])
 
-#: Set on a response whose rows were cut at the maximum, as ``max-rows=<N>``. It is the
-#: HTTP layer's signal, so it is defined here (and exposed to browsers by the CORS setup).
-TRUNCATED_HEADER = "Patrolkg-Truncated"
-
 #: The methods /sparql answers, as sent in ``Allow``.
 ALLOWED_METHODS = "GET, HEAD, POST"
-
-#: Short names of the ``format`` parameter. ``json`` and ``xml`` name a results format
-#: and a graph format; the one that suits the query's result is used. ``json-ld``,
-#: ``rdf+xml`` and ``n3`` are the names SPARQLWrapper sends.
-FORMAT_NAMES: dict[str, tuple[str, ...]] = {
-    "json": ("application/sparql-results+json", "application/ld+json"),
-    "xml": ("application/sparql-results+xml", "application/rdf+xml"),
-    "csv": ("text/csv",),
-    "tsv": ("text/tab-separated-values",),
-    "turtle": ("text/turtle",),
-    "ntriples": ("application/n-triples",),
-    "jsonld": ("application/ld+json",),
-    "rdfxml": ("application/rdf+xml",),
-    "json-ld": ("application/ld+json",),
-    "rdf+xml": ("application/rdf+xml",),
-    "n3": ("text/turtle",),  # Turtle is N3
-}
 
 _FORM = "application/x-www-form-urlencoded"
 _SPARQL_QUERY = "application/sparql-query"
@@ -79,97 +58,22 @@ _HTML = "text/html"
 _VARY = {"Vary": "Accept"}
 
 
-
-@dataclass(frozen=True)
-class _Operation:
-    """What one request asks for, read from its parameters and body."""
-
-    query: str
-    default_graphs: tuple[str, ...] | None
-    named_graphs: tuple[str, ...] | None
-    formats: tuple[str, ...]
-
-
 # --- reading the request ---------------------------------------------------------
-
-
-def _refuse_update() -> ForbiddenOperation:
-    return ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
-
-
-def _operation(pairs: Pairs, *, body_query: str | None = None) -> _Operation:
-    """The one query of a request and its dataset and format parameters.
-
-    :raises HttpError: 400 for no query, an empty one or more than one.
-    :raises ForbiddenOperation: 400 for an update.
-    """
-    if any(key == "update" for key, _ in pairs):
-        raise _refuse_update()
-    queries = [value for key, value in pairs if key == "query"]
-    if body_query is not None:
-        queries.append(body_query)
-    if len(queries) > 1:
-        raise HttpError(400, "multiple_queries", f"the request holds {len(queries)} queries; send exactly one", hint="give the query once, in the URL, the form or the body")
-    if not queries:
-        raise HttpError(400, "missing_query", "the request holds no query", hint="send the query as the query parameter")
-    if not queries[0].strip():
-        raise HttpError(400, "missing_query", "the query is empty", hint="send a SPARQL query")
-    formats = tuple(value for key, value in pairs if key == "format" and value.strip())
-    return _Operation(queries[0], graph_iris(pairs, "default-graph-uri"), graph_iris(pairs, "named-graph-uri"), formats)
-
-
-def _media_types(formats: Sequence[str]) -> list[str]:
-    """The media types the ``format`` values name, in order, without repeats.
-
-    :raises NotAcceptable: for a value that is neither a short name nor a media type.
-    """
-    wanted: list[str] = []
-    for value in formats:
-        key = value.split(";", 1)[0].strip().lower()
-        named = FORMAT_NAMES.get(key, (key,) if "/" in key else None)
-        if named is None:
-            raise NotAcceptable(f"unknown format {value!r}", hint="use one of " + ", ".join(FORMAT_NAMES) + ", or a media type")
-        wanted += [media_type for media_type in named if media_type not in wanted]
-    return wanted
 
 
 # --- answering ---------------------------------------------------------------------
 
 
-def _content_type_header(media_type: str) -> str:
-    return f"{media_type}; charset=utf-8" if media_type.startswith("text/") else media_type
-
-
-def _query_request(svc: Services, operation: _Operation, accept: str | None) -> QueryRequest:
-    """The query to run for ``operation``, given the request's Accept header.
-
-    :raises NotAcceptable: for a ``format`` that names no format.
-    """
-    wanted = _media_types(operation.formats)
-    # One named type is asked for exactly; several (``format=xml``) are alternatives.
-    return QueryRequest(
-        text=operation.query,
-        default_graphs=operation.default_graphs,
-        named_graphs=operation.named_graphs,
-        base_iri=svc.settings.base_iri,
-        accept=", ".join(wanted) if len(wanted) > 1 else accept,
-        format=wanted[0] if len(wanted) == 1 else None,
-    )
-
-
 def _response(svc: Services, result: QueryResponse) -> Response:
-    headers = dict(_VARY)
-    if result.truncated:
-        headers[TRUNCATED_HEADER] = f"max-rows={svc.limits.max_rows}"
-    headers["Content-Type"] = _content_type_header(result.media_type)
+    headers = answer_headers(result, max_rows=svc.limits.max_rows, vary_origin=False)
     if result.body_file is not None:
         return _streamed(result.body_file, headers)
     return Response(result.body, headers=headers)
 
 
-async def _answer(request: Request, operation: _Operation) -> Response:
+async def _answer(request: Request, operation: Operation) -> Response:
     svc = services(request)
-    query = _query_request(svc, operation, request.headers.get("accept"))
+    query = query_request(svc.settings.base_iri, operation, request.headers.get("accept"))
     return _response(svc, await _run(svc, query, request.receive))
 
 
@@ -203,11 +107,10 @@ async def answer_directly(app: Any, scope: Scope, receive: Receive, send: Send) 
     if svc is None:
         return False
     try:
-        pairs = form_pairs(scope["query_string"], "the query string")
-        if all(key != "query" for key, _ in pairs):
-            return False
-        query = _query_request(svc, _operation(pairs), accept)
+        query = query_in_url(scope["query_string"], accept, svc.settings.base_iri)
     except PatrolkgError:
+        return False
+    if query is None:
         return False
     try:
         response = _response(svc, await _run(svc, query, receive))
@@ -277,7 +180,7 @@ def _streamed(path: str, headers: dict[str, str]) -> StreamingResponse:
 
 async def _service_description(request: Request, formats: Sequence[str]) -> Response:
     offered = (*GRAPH_MEDIA_TYPES, _HTML)
-    wanted = _media_types(formats)
+    wanted = media_types(formats)
     if wanted:
         chosen = next((media_type for media_type in wanted if media_type in offered), None)
     else:
@@ -294,7 +197,7 @@ async def _service_description(request: Request, formats: Sequence[str]) -> Resp
     endpoint = str(request.url_for("sparql_get"))
     triples = await run_in_threadpool(describe, svc.store, endpoint, service_allowlist=svc.settings.service_allowlist)
     body = serialize_description(triples, chosen)
-    return Response(body, headers={**_VARY, "Content-Type": _content_type_header(chosen)})
+    return Response(body, headers={**_VARY, "Content-Type": content_type_header(chosen)})
 
 
 # --- routes ------------------------------------------------------------------------
@@ -343,7 +246,7 @@ async def _sparql_get(request: Request) -> Response:
         raise ForbiddenOperation("SPARQL Update cannot be sent with GET, and is not accepted by the query service")
     if "query" not in names:
         return await _service_description(request, [value for key, value in pairs if key == "format" and value.strip()])
-    return await _answer(request, _operation(pairs))
+    return await _answer(request, operation(pairs))
 
 
 @router.post(
@@ -367,7 +270,7 @@ async def _sparql_post(request: Request) -> Response:
     media_type, params = content_type(request.headers.get("content-type"))
     url_pairs = form_pairs(request.scope["query_string"], "the query string")
     if media_type == _SPARQL_UPDATE:
-        raise _refuse_update()
+        raise refuse_update()
     if media_type not in (_FORM, _SPARQL_QUERY):
         shown = media_type or "a body without Content-Type"
         raise HttpError(
@@ -379,12 +282,12 @@ async def _sparql_post(request: Request) -> Response:
     require_utf8(media_type, params)
     body = await request.body()
     if media_type == _FORM:
-        return await _answer(request, _operation(url_pairs + form_pairs(body, "the form")))
+        return await _answer(request, operation(url_pairs + form_pairs(body, "the form")))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise not_utf8("the query", error) from None
-    return await _answer(request, _operation(url_pairs, body_query=text))
+    return await _answer(request, operation(url_pairs, body_query=text))
 
 
 @router.api_route("/sparql", methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
