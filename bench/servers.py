@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["Server", "free_port", "patrolkg_server", "oxigraph_server", "rdflib_server", "MemoryWatch", "rss", "tool"]
+__all__ = ["Server", "free_port", "patrolkg_server", "oxigraph_server", "rdflib_server", "MemoryWatch", "rss", "pss", "tool"]
 
 _ASK = "ASK { ?s ?p ?o }"
 
@@ -160,6 +160,23 @@ def rss(pid: int) -> tuple[int, int]:
         return 0, 0
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of a process and all its descendants: each page counted
+    once in all, a page shared by n of them 1/n in each (the shared libraries of a
+    server's worker processes, which the sum of their RSS counts once per process).
+    0 where the kernel does not say (``/proc/PID/smaps_rollup``, Linux 4.14+)."""
+    total = 0
+    for each in [pid, *_proc_children(pid)]:
+        try:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            pass
+    return total
+
+
 def _proc_rss(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -192,7 +209,7 @@ class MemoryWatch:
 
     def __init__(self, pid: int | Callable[[], int | None], interval: float = 0.25) -> None:
         self.pid, self.interval = pid, interval
-        self.peak_own = self.peak_total = 0
+        self.peak_own = self.peak_total = self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -201,6 +218,7 @@ class MemoryWatch:
             pid = self.pid() if callable(self.pid) else self.pid
             own, total = rss(pid) if pid else (0, 0)
             self.peak_own, self.peak_total = max(self.peak_own, own), max(self.peak_total, total)
+            self.peak_pss = max(self.peak_pss, pss(pid) if pid else 0)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> MemoryWatch:

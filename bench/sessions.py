@@ -213,7 +213,7 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
         answered = query_side_by_side([server for _, server in started], mix, manifest, args, timeout=args.query_timeout)
         for name, _ in started:
             watches[name].__exit__(None, None, None)
-            servers[name].update(queries=answered[name], peak_rss_own=watches[name].peak_own, peak_rss_total=watches[name].peak_total)
+            servers[name].update(queries=answered[name], peak_rss_own=watches[name].peak_own, peak_rss_total=watches[name].peak_total, peak_pss_total=watches[name].peak_pss)
         patrolkg = dict(started).get("patrolkg")
         if patrolkg is not None:
             submissions.update(measure_submissions(patrolkg, token, manifest, args.submissions, args.step_cap))
@@ -237,7 +237,7 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
         try:
             with MemoryWatch(lambda: server.pid) as watch:
                 entry["queries"] = query_server(server, mix, manifest, args, timeout=args.rdflib_timeout, budget=args.rdflib_budget)
-            entry.update(peak_rss_own=watch.peak_own, peak_rss_total=watch.peak_total)
+            entry.update(peak_rss_own=watch.peak_own, peak_rss_total=watch.peak_total, peak_pss_total=watch.peak_pss)
         finally:
             server.stop()
         return entry

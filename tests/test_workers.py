@@ -234,6 +234,29 @@ def test_an_answer_too_large_for_the_engines_writer_is_written_row_by_row_at_onc
         store.close()
 
 
+def test_a_sorted_query_whose_last_answer_was_small_is_written_by_the_engine(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store", size=12_000)  # all of it: about 1.4 MiB of JSON
+    executor = ProcessExecutor(store, Limits(timeout=30.0, max_rows=100_000), workers=1, inline_budget=0)
+    small = QueryRequest("SELECT ?o WHERE { ?s ?p ?o } ORDER BY ?o LIMIT 200000 OFFSET 11990", accept="application/sparql-results+json")
+    large = QueryRequest("SELECT ?s ?o WHERE { ?s ?p ?o } ORDER BY ?o", accept="application/sparql-results+json")
+
+    async def scenario() -> None:
+        first, again = await executor.run(small), await executor.run(small)
+        # Its size unknown, a sorted answer is written row by row (were the engine's
+        # writer to give up on it, the whole query would run twice); then it is known.
+        assert (first.native, again.native) == (False, True)
+        assert first.rows == again.rows == 10 and json.loads(first.body) == json.loads(again.body)
+        for _ in range(2):
+            answer = await executor.run(large)
+            assert not answer.native and not answer.row_by_row and answer.rows == 12_000
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
 def test_the_inline_budget_setting_is_checked() -> None:
     assert Settings.from_env({"PATROLKG_INLINE_BUDGET": "0"}).inline_budget == 0
     for wrong in ("-1", "nan", "inf", "soon"):

@@ -88,6 +88,8 @@ class QueryResponse:
     #: and it was written again row by row: ask for that at once next time
     #: (``execute(..., row_by_row=True)``).
     row_by_row: bool = False
+    #: The engine's writer wrote it (a SELECT result; ASK results always are).
+    native: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,13 +219,17 @@ def execute(
     check: Callable[[], None] | None = None,
     spool_dir: str | None = None,
     checked: CheckedQuery | None = None,
-    row_by_row: bool = False,
+    row_by_row: bool | None = None,
 ) -> QueryResponse:
     """Check, run and serialize one query (with ``spool_dir``, a large SELECT result is
     written to a file there: :attr:`QueryResponse.body_file`). ``checked`` is what
-    :func:`inspect_query` said of it, when the caller has asked already; with
-    ``row_by_row``, a SELECT result is written row by row without asking the engine's
-    writer first (see :attr:`QueryResponse.row_by_row`).
+    :func:`inspect_query` said of it, when the caller has asked already. With
+    ``row_by_row`` true, a SELECT result is written row by row without asking the
+    engine's writer first (see :attr:`QueryResponse.row_by_row`); false, the engine's
+    writer is asked first; None (by default), it is asked unless the query sorts or
+    groups a result no LIMIT keeps within the row limit (were its writer to give up on
+    a large one, the whole query would run twice): pass False for such a query when
+    its last answer was small.
 
     :raises ForbiddenOperation: see :func:`check_query`.
     :raises patrolkg.errors.QuerySyntaxError: with line and column.
@@ -233,9 +239,8 @@ def execute(
     :raises StoreError: when a remote engine breaks its answer off.
     """
     checked = checked or inspect_query(request.text, limits)
-    # A large result that is sorted would be computed twice if the engine's writer
-    # were tried first and gave up: it is written row by row straight away.
-    row_by_row = row_by_row or checked.whole_before_first_row(limits.max_rows)
+    if row_by_row is None:
+        row_by_row = checked.whole_before_first_row(limits.max_rows)
     try:
         with service_errors(checked.endpoints):
             return _execute(store, request, limits, check=check, spool_dir=spool_dir, row_by_row=row_by_row)
@@ -272,9 +277,10 @@ def _execute(
             if written is None:  # too large or too long for the engine's writer: run it again
                 result, gave_up = _query(store, request), True
                 assert isinstance(result, ox.QuerySolutions)
+        native = written is not None
         if written is None:
             written = write_solutions(result, media_type, limit=limits.max_rows, check=check, spool_dir=spool_dir)
-        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file, gave_up)
+        return QueryResponse(written.body, media_type, "select", written.rows, written.truncated, time.perf_counter() - started, written.file, gave_up, native)
     media_type = _pick(request, GRAPH_MEDIA_TYPES)
     triples = []
     truncated = False

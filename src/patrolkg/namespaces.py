@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rdflib import Namespace, URIRef
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rdflib import Namespace, URIRef
 
 __all__ = [
     "PK",
@@ -20,19 +23,51 @@ __all__ = [
 ]
 
 BASE = "https://w3id.org/patrolkg/"
-PK = Namespace(BASE + "ontology#")
-PKID = Namespace(BASE + "id/")
-GRAPH = Namespace(BASE + "graph/")
-PKSH = Namespace(BASE + "shapes#")
 
-ONTOLOGY_IRI = URIRef(BASE + "ontology")
-ONTOLOGY_GRAPH = GRAPH["ontology"]
-REFERENCE_GRAPH = GRAPH["reference"]
-LINKS_GRAPH = GRAPH["links"]
-INFERRED_GRAPH = GRAPH["inferred"]
+if TYPE_CHECKING:
+    PK: Namespace
+    PKID: Namespace
+    GRAPH: Namespace
+    PKSH: Namespace
+    ONTOLOGY_IRI: URIRef
+    ONTOLOGY_GRAPH: URIRef
+    REFERENCE_GRAPH: URIRef
+    LINKS_GRAPH: URIRef
+    INFERRED_GRAPH: URIRef
+    #: Graphs that only patrolkg itself writes.
+    SYSTEM_GRAPHS: frozenset[URIRef]
 
-#: Graphs that only patrolkg itself writes.
-SYSTEM_GRAPHS = frozenset({ONTOLOGY_GRAPH, INFERRED_GRAPH})
+
+def _terms() -> dict[str, object]:
+    from rdflib import Namespace, URIRef
+
+    graph = Namespace(BASE + "graph/")
+    terms: dict[str, object] = {
+        "PK": Namespace(BASE + "ontology#"),
+        "PKID": Namespace(BASE + "id/"),
+        "GRAPH": graph,
+        "PKSH": Namespace(BASE + "shapes#"),
+        "ONTOLOGY_IRI": URIRef(BASE + "ontology"),
+        "ONTOLOGY_GRAPH": graph["ontology"],
+        "REFERENCE_GRAPH": graph["reference"],
+        "LINKS_GRAPH": graph["links"],
+        "INFERRED_GRAPH": graph["inferred"],
+    }
+    terms["SYSTEM_GRAPHS"] = frozenset({terms["ONTOLOGY_GRAPH"], terms["INFERRED_GRAPH"]})
+    return terms
+
+
+def __getattr__(name: str) -> object:
+    # The rdflib terms are made when first named: processes that only query the store
+    # (the query workers and readers of a server) never load rdflib.
+    if name in _TERM_NAMES:
+        if "PK" not in globals():
+            globals().update(_terms())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_TERM_NAMES = frozenset({"PK", "PKID", "GRAPH", "PKSH", "ONTOLOGY_IRI", "ONTOLOGY_GRAPH", "REFERENCE_GRAPH", "LINKS_GRAPH", "INFERRED_GRAPH", "SYSTEM_GRAPHS"})
 
 
 def article_graph(slug: str) -> URIRef:
@@ -41,14 +76,15 @@ def article_graph(slug: str) -> URIRef:
     >>> str(article_graph("cnsnews-2022-05"))
     'https://w3id.org/patrolkg/graph/article/cnsnews-2022-05'
     """
-    return GRAPH[f"article/{slug}"]
+    graph: Namespace = __getattr__("GRAPH")  # type: ignore[assignment]
+    return graph[f"article/{slug}"]
 
 
 #: Prefixes offered to every query and used when serializing.
 PREFIXES: dict[str, str] = {
-    "pk": str(PK),
-    "pkid": str(PKID),
-    "pkg": str(GRAPH),
+    "pk": BASE + "ontology#",
+    "pkid": BASE + "id/",
+    "pkg": BASE + "graph/",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "owl": "http://www.w3.org/2002/07/owl#",

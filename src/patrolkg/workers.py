@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from .errors import PatrolkgError, QueryTimeout, StoreError
 from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, ThreadExecutor, execute, inspect_query
+from .results import NATIVE_BYTES
 from .store.oxigraph import OxigraphStore
 
 __all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest"]
@@ -307,12 +308,17 @@ class ProcessExecutor:
         #: answers the engine's writer gave up on (oldest first).
         self._overran: dict[str, None] = {}
         self._row_by_row: dict[str, None] = {}
+        #: Texts of queries that sort or group a result of unknown size (see
+        #: execute()) whose last answer the engine's writer could have written.
+        self._small: dict[str, None] = {}
         #: Queries (text, dataset and format) a worker answered within
         #: ``cheap_seconds``, with the snapshot it read.
         self._cheap: dict[QueryRequest, Path] = {}
         #: Seconds spent answering queries here, decayed over ``LOAD_WINDOW`` (as of
         #: ``_load_at``, a ``perf_counter`` time).
         self._load, self._load_at = 0.0, 0.0
+        #: The text answer_now() checked last, and what the check said.
+        self._checked: tuple[str | None, CheckedQuery | None] = (None, None)
         self._stager: _Worker | None = None
         self._stager_lock = threading.Lock()
 
@@ -389,7 +395,9 @@ class ProcessExecutor:
         :raises PatrolkgError: as :meth:`run` does (a query refused before it runs, a
             syntax error, no acceptable format...).
         """
-        return self._answer_now(request, inspect_query(request.text, self.limits))
+        checked = inspect_query(request.text, self.limits)
+        self._checked = (request.text, checked)  # for run(), if it follows for this text
+        return self._answer_now(request, checked)
 
     def _answer_now(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
         if self.inline_budget > 0 and request.text not in self._overran and (checked.bounded or (self._known_cheap(request) and not self._busy())):
@@ -414,6 +422,11 @@ class ProcessExecutor:
         """Remember what a worker's answer says of its query for next time."""
         if answer.row_by_row:
             _remember(self._row_by_row, request.text, None)
+        if checked.whole_before_first_row(self.limits.max_rows):
+            if answer.kind == "select" and answer.body_file is None and not answer.truncated and len(answer.body) < NATIVE_BYTES:
+                _remember(self._small, request.text, None)
+            else:
+                self._small.pop(request.text, None)
         # A query that calls other endpoints is never answered here: their time is not ours.
         if answer.seconds <= self.cheap_seconds and answer.body_file is None and not checked.endpoints:
             _remember(self._cheap, request, snapshot)
@@ -423,7 +436,9 @@ class ProcessExecutor:
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
         """The answer to ``request``: :meth:`answer_now` if it can (unless ``inline`` is
         false: the caller has tried), else from a worker."""
-        checked = inspect_query(request.text, self.limits)  # refused here, before any worker
+        text, checked = self._checked
+        if text is not request.text or checked is None:  # (a long text is checked once)
+            checked = inspect_query(request.text, self.limits)  # refused here, before any worker
         if inline and (answer := self._answer_now(request, checked)) is not None:
             return answer
         try:
@@ -439,7 +454,7 @@ class ProcessExecutor:
             if not worker.ready:
                 status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
                 worker.ready = status == "ready"
-            worker.conn.send((str(snapshot), request, checked, request.text in self._row_by_row))
+            worker.conn.send((str(snapshot), request, checked, self._row_by_row_for(request.text)))
             try:
                 status, payload = await self._receive(worker, self.limits.timeout, "query")
             except asyncio.CancelledError:
@@ -465,6 +480,12 @@ class ProcessExecutor:
             self._learn(request, checked, snapshot, payload)
         return _answer(status, payload)  # type: ignore[no-any-return]
 
+    def _row_by_row_for(self, text: str) -> bool | None:
+        """How a worker is to write the answer (see execute())."""
+        if text in self._row_by_row:
+            return True
+        return False if text in self._small else None
+
     def _answer_here(self, request: QueryRequest, checked: CheckedQuery) -> QueryResponse | None:
         """The answer, made on the event loop, or None if the query ran past the
         budget (it was stopped; it is remembered)."""
@@ -476,7 +497,7 @@ class ProcessExecutor:
                 raise _OverBudget()
 
         try:
-            return execute(self.store, request, self.limits, check=check, checked=checked)
+            return execute(self.store, request, self.limits, check=check, checked=checked, row_by_row=self._row_by_row_for(request.text))
         except _OverBudget:
             _remember(self._overran, request.text, None)
             self._cheap.pop(request, None)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import QueryResult, Store, TripleStream, query_has_dataset
 from .oxigraph import OxigraphStore
-from .remote import RemoteStore
-from .sparql_client import Credentials
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .remote import RemoteStore
 
 __all__ = [
     "Store",
@@ -27,6 +27,23 @@ __all__ = [
     "default_store_path",
     "query_has_dataset",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The remote store (and its HTTP client) is imported when first named: the query
+    # workers and readers of a server on the embedded store never load it.
+    if name == "RemoteStore":
+        from .remote import RemoteStore
+
+        return RemoteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _is_remote(store: Store) -> bool:
+    """Whether ``store`` is a :class:`RemoteStore` (if one was ever made, its module is
+    loaded; if not, it is not one)."""
+    remote = sys.modules.get(f"{__name__}.remote")
+    return remote is not None and isinstance(store, remote.RemoteStore)
 
 
 def default_store_path() -> Path:
@@ -50,6 +67,8 @@ def open_store(path: Path | str | None) -> Store:
     RemoteStore('http://localhost:7878/query')
     """
     if isinstance(path, str) and path.startswith(("http://", "https://")):
+        from .remote import RemoteStore
+
         return RemoteStore(path)
     return OxigraphStore(path)
 
@@ -62,6 +81,9 @@ def open_configured_store(settings: Settings, *, bulk_writes: bool = False) -> S
         store is only reached when first used).
     """
     if settings.store_url:
+        from .remote import RemoteStore
+        from .sparql_client import Credentials
+
         return RemoteStore(
             settings.store_url,
             update_url=settings.store_update_url,
@@ -75,8 +97,8 @@ def open_configured_store(settings: Settings, *, bulk_writes: bool = False) -> S
 
 def store_location(store: Store) -> str:
     """Where a store keeps its data, for people: a directory, a URL or "in memory"."""
-    if isinstance(store, RemoteStore):
-        return store.location
+    if _is_remote(store):
+        return store.location  # type: ignore[attr-defined, no-any-return]
     path = getattr(store, "path", None)
     return str(path) if path is not None else "in memory"
 
@@ -88,4 +110,4 @@ def store_limitations(store: Store) -> list[str]:
     >>> store_limitations(open_store(None))
     []
     """
-    return store.limitations() if isinstance(store, RemoteStore) else []
+    return store.limitations() if _is_remote(store) else []  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -143,7 +144,9 @@ class Readers:
         self._drop(handle)
         if self._closed:
             return
-        log.error("a reader process stopped (exit code %s); its connections were closed", handle.process.exitcode)
+        code = handle.process.exitcode
+        how = f"was stopped by {signal.Signals(-code).name}" if code is not None and code < 0 else f"ended (exit code {code})"
+        log.error("a reader process %s; its connections were closed; another starts", how)
         assert self._loop is not None
         wait = self._last_spawn + RESPAWN_SECONDS - time.monotonic()
         self._loop.call_later(max(wait, 0.0), self._respawn)
@@ -329,13 +332,19 @@ class _Reader:
                 self.done.set_result(None)
             return
         if data[:1] == b"c" and fds:
-            sock = socket.socket(fileno=fds[0])
-            sock.setblocking(False)
-            task = asyncio.ensure_future(self.loop.connect_accepted_socket(lambda: _ReaderProtocol(self), sock))
+            task = asyncio.ensure_future(self._serve(socket.socket(fileno=fds[0])))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         elif data[:1] == b"s":
             self._open(data[1:].decode())
+
+    async def _serve(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        try:
+            await self.loop.connect_accepted_socket(lambda: _ReaderProtocol(self), sock)
+        except OSError as error:
+            log.info("a connection handed to a reader was gone: %s", error)
+            sock.close()
 
     def fresh(self) -> bool | None:
         """True if the snapshot holds every commit; False if a newer one is on its way
@@ -418,6 +427,9 @@ class _Reader:
             result = self._run(request)
         except PatrolkgError:
             return None  # the server answers it in its error shape
+        except Exception:  # a bug: the server answers (and logs what it finds)
+            log.exception("a reader failed on a request it handed back: %s", head.target[:300])
+            return None
         if result is None or result.body_file is not None:
             return None
         headers = answer_headers(result, max_rows=settings.limits.max_rows, vary_origin=settings.vary_origin)
@@ -554,6 +566,9 @@ def _reader_main(channel: socket.socket, commits: Any, settings: ReaderSettings)
     closes its socket pair."""
     from .server import limit_malloc_arenas, new_event_loop
 
+    # Ctrl-C in a terminal reaches every process of the group: the server stops the
+    # readers itself, when it has stopped taking connections.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
     limit_malloc_arenas()
     loop = new_event_loop()
