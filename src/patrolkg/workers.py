@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -39,7 +40,7 @@ from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, Thread
 from .results import NATIVE_BYTES
 from .store.oxigraph import OxigraphStore
 
-__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest"]
+__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest", "start_child"]
 
 log = logging.getLogger("patrolkg.workers")
 
@@ -78,6 +79,21 @@ def _remember(memory: dict[K, V], key: K, value: V) -> None:
     memory[key] = value
     if len(memory) > REMEMBERED_TEXTS:
         del memory[next(iter(memory))]  # the oldest
+
+
+def start_child(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a child process of the server that ignores Ctrl-C from its first
+    instruction on: a terminal sends SIGINT to every process of its group, and the
+    server stops its children itself once it has stopped taking requests (an ignored
+    signal stays ignored across the new interpreter's start)."""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()  # signal dispositions are the main thread's to change
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _OverBudget(Exception):
@@ -212,6 +228,7 @@ class StagingRequest:
 def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
     """A worker: answers (snapshot, request) messages until told to stop; large
     results go to files in ``spool_dir`` (named after the worker's pid)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # if it was started from a thread
     opened: str | None = None
     store: OxigraphStore | None = None
     conn.send(("ready", None))  # imports are done: the timeout clock may start
@@ -327,7 +344,7 @@ class ProcessExecutor:
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe()
         process = self._context.Process(target=_worker_main, args=(child, self.limits, str(self.spool)), daemon=True, name="patrolkg-worker")
-        process.start()
+        start_child(process)
         child.close()
         worker = _Worker(process, parent)
         self._all.add(worker)

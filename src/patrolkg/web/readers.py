@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PatrolkgError, StoreError
 from ..execution import Limits, QueryResponse, execute, inspect_query
+from ..workers import start_child
 
 if TYPE_CHECKING:
     from ..store.oxigraph import OxigraphStore
@@ -129,7 +130,7 @@ class Readers:
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MESSAGE_BYTES)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MESSAGE_BYTES)
         process = self._context.Process(target=_reader_main, args=(theirs, self.publisher.commits, self.settings), daemon=True, name="patrolkg-reader")
-        process.start()
+        start_child(process)
         theirs.close()
         ours.setblocking(False)
         handle = _Handle(process, ours)
@@ -566,9 +567,6 @@ def _reader_main(channel: socket.socket, commits: Any, settings: ReaderSettings)
     closes its socket pair."""
     from .server import limit_malloc_arenas, new_event_loop
 
-    # Ctrl-C in a terminal reaches every process of the group: the server stops the
-    # readers itself, when it has stopped taking connections.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s:     %(message)s")
     limit_malloc_arenas()
     loop = new_event_loop()
