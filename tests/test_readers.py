@@ -240,6 +240,8 @@ HOST = b"Host: x\r\n"
         (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n", False),
         (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\n" + HOST + b" folded\r\n\r\n", False),
         (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\n" + HOST + b"Accept : x\r\n\r\n", False),
+        (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\n" + HOST + b"Bad Name: x\r\n\r\n", False),
+        (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\n" + HOST + b"Accept: a\0b\r\n\r\n", False),
     ],
 )
 def test_a_reader_takes_only_plain_gets_of_sparql(head: bytes, taken: bool) -> None:

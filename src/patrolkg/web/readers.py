@@ -30,6 +30,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import time
@@ -78,6 +79,18 @@ class ReaderSettings:
     client_timeout: float
     log_level: int
     access_log: bool
+
+
+def _receive(channel: socket.socket) -> tuple[bytes, list[int]] | None:
+    """The next message on a socket pair and the descriptors it carries: None if none
+    has come yet, an empty message once the other end has closed."""
+    try:
+        data, fds, _flags, _address = socket.recv_fds(channel, MESSAGE_BYTES, 1)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b"", []
+    return data, fds
 
 
 # --- the server's side ----------------------------------------------------------------
@@ -201,12 +214,10 @@ class Readers:
         return True
 
     def _on_message(self, handle: _Handle) -> None:
-        try:
-            data, fds, _flags, _address = socket.recv_fds(handle.channel, MESSAGE_BYTES, 1)
-        except BlockingIOError:
+        received = _receive(handle.channel)
+        if received is None:
             return
-        except OSError:
-            data, fds = b"", []
+        data, fds = received
         if not data:
             for fd in fds:
                 os.close(fd)
@@ -269,6 +280,8 @@ class _OverBudget(Exception):
 _STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
 _SPARQL_TARGET = b"/sparql?"
 _NOT_OURS = frozenset({b"origin", b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+#: A header name as RFC 9110 allows it (a token).
+_HEADER_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)
@@ -288,8 +301,8 @@ def _read_head(head: bytes) -> _Head | None:
     accept, close, host = None, False, False
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
-            return None  # malformed, or a folded line
+        if not colon or not _HEADER_NAME.fullmatch(name) or b"\0" in value:
+            return None  # malformed, or a folded line: the server answers (400)
         name, value = name.lower(), value.strip()
         if name in _NOT_OURS:
             return None
@@ -322,12 +335,10 @@ class _Reader:
     # -- the socket pair -------------------------------------------------------------
 
     def on_message(self) -> None:
-        try:
-            data, fds, _flags, _address = socket.recv_fds(self.channel, MESSAGE_BYTES, 1)
-        except BlockingIOError:
+        received = _receive(self.channel)
+        if received is None:
             return
-        except OSError:
-            data, fds = b"", []
+        data, fds = received
         if not data:  # the server closed: stop
             if not self.done.done():
                 self.done.set_result(None)
