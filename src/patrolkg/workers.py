@@ -40,7 +40,7 @@ from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, Thread
 from .results import NATIVE_BYTES
 from .store.oxigraph import OxigraphStore
 
-__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest", "start_child"]
+__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest", "execute_within", "start_child"]
 
 log = logging.getLogger("patrolkg.workers")
 
@@ -98,6 +98,23 @@ def start_child(process: multiprocessing.process.BaseProcess) -> None:
 
 class _OverBudget(Exception):
     """A query answered in the server ran past the inline budget."""
+
+
+def execute_within(store: OxigraphStore, request: QueryRequest, limits: Limits, budget: float, overran: dict[str, None], **options: Any) -> QueryResponse | None:
+    """:func:`patrolkg.execution.execute` stopped once ``budget`` seconds have passed,
+    checked as the answer is written: None then, and the text remembered in
+    ``overran`` (the server process and its readers answer bounded queries so)."""
+    deadline = time.perf_counter() + budget
+
+    def check() -> None:
+        if time.perf_counter() > deadline:
+            raise _OverBudget()
+
+    try:
+        return execute(store, request, limits, check=check, **options)
+    except _OverBudget:
+        _remember(overran, request.text, None)
+        return None
 
 
 class SnapshotPublisher:
@@ -507,19 +524,12 @@ class ProcessExecutor:
         """The answer, made on the event loop, or None if the query ran past the
         budget (it was stopped; it is remembered)."""
         started = time.perf_counter()
-        deadline = started + self.inline_budget
-
-        def check() -> None:
-            if time.perf_counter() > deadline:
-                raise _OverBudget()
-
         try:
-            return execute(self.store, request, self.limits, check=check, checked=checked, row_by_row=self._row_by_row_for(request.text))
-        except _OverBudget:
-            _remember(self._overran, request.text, None)
-            self._cheap.pop(request, None)
-            log.info("a query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
-            return None
+            answer = execute_within(self.store, request, self.limits, self.inline_budget, self._overran, checked=checked, row_by_row=self._row_by_row_for(request.text))
+            if answer is None:
+                self._cheap.pop(request, None)
+                log.info("a query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
+            return answer
         finally:
             ended = time.perf_counter()
             self._load, self._load_at = self._recent_load(ended) + (ended - started), ended

@@ -39,8 +39,8 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PatrolkgError, StoreError
-from ..execution import Limits, QueryResponse, execute, inspect_query
-from ..workers import start_child
+from ..execution import Limits, inspect_query
+from ..workers import execute_within, start_child
 
 if TYPE_CHECKING:
     from ..store.oxigraph import OxigraphStore
@@ -273,10 +273,6 @@ class Readers:
 # --- the reader's side ----------------------------------------------------------------
 
 
-class _OverBudget(Exception):
-    pass
-
-
 _STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
 _SPARQL_TARGET = b"/sparql?"
 _NOT_OURS = frozenset({b"origin", b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
@@ -436,7 +432,8 @@ class _Reader:
             request = query_in_url(head.target[len(_SPARQL_TARGET):], head.accept, settings.base_iri)
             if request is None or request.text in self.overran or not inspect_query(request.text, settings.limits).bounded:
                 return None
-            result = self._run(request)
+            assert self.store is not None  # fresh() said so
+            result = execute_within(self.store, request, settings.limits, settings.inline_budget, self.overran)
         except PatrolkgError:
             return None  # the server answers it in its error shape
         except Exception:  # a bug: the server answers (and logs what it finds)
@@ -451,22 +448,6 @@ class _Reader:
             lines.append(b"connection: close\r\n")
         lines += [b"\r\n", result.body]
         return b"".join(lines)
-
-    def _run(self, request: Any) -> QueryResponse | None:
-        assert self.store is not None
-        deadline = time.perf_counter() + self.settings.inline_budget
-
-        def check() -> None:
-            if time.perf_counter() > deadline:
-                raise _OverBudget()
-
-        try:
-            return execute(self.store, request, self.settings.limits, check=check)
-        except _OverBudget:
-            self.overran[request.text] = None
-            if len(self.overran) > 1024:
-                del self.overran[next(iter(self.overran))]
-            return None
 
     def _date_line(self) -> bytes:
         now = int(time.time())
