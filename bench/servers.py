@@ -116,7 +116,7 @@ def patrolkg_server(store: Path, log: Path, *, token: str, max_rows: int = 10_00
     port = free_port()
     command = [
         sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", str(port), "--no-seed",
-        "--log-level", "warning", "--readers", "1", "--max-rows", str(max_rows), "--query-timeout", str(query_timeout),
+        "--log-level", "warning", "--max-rows", str(max_rows), "--query-timeout", str(query_timeout),
     ]
     # The token goes through the environment, not the command line that `ps` shows.
     return Server("patrolkg", command, port, f"http://127.0.0.1:{port}/sparql", "/health", log, env={"PATROLKG_WRITE_TOKEN": f"bench:{token}"})

@@ -173,6 +173,31 @@ def test_an_engine_that_failed_a_write_is_reopened_and_writes_resume(tmp_path: P
             store.close()
 
 
+def test_a_snapshot_that_failed_on_a_full_disk_does_not_stop_writes(tmp_path: Path) -> None:
+    """A snapshot flushes the engine's memory to its disk first; when the disk is full
+    that flush fails and RocksDB refuses every later write until reopened. The store
+    reopens the engine after a failed snapshot as after a failed write, so writes
+    resume once the space is back."""
+    with tmpfs(tmp_path / "disk", 64) as disk:
+        store = OxigraphStore(disk / "store", min_free_bytes=0)
+        try:
+            store.apply({}, {"http://example.org/g": [_triple(n) for n in range(200)]})  # in the memtable, not yet on disk
+            filler = fill(disk)
+            with pytest.raises(StoreError) as refused:
+                store.snapshot(disk / "snapshot")
+            assert "No space left on device" in refused.value.message
+            assert str(disk) not in str(refused.value)
+            assert store.triple_count("http://example.org/g") == 200  # reads go on
+            filler.unlink()
+            shutil.rmtree(disk / "snapshot", ignore_errors=True)
+            store.apply({}, {"http://example.org/g2": [_triple(-1)]})
+            assert store.triple_count("http://example.org/g2") == 1
+            store.snapshot(disk / "snapshot")
+            assert OxigraphStore.read_only(disk / "snapshot").triple_count() == 201
+        finally:
+            store.close()
+
+
 def test_queries_go_on_from_the_store_while_no_snapshot_can_be_made(tmp_path: Path) -> None:
     """The snapshots for the query workers live on a full disk of their own: queries are
     answered from the store (and see every commit), /health's problem says why, and

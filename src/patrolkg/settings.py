@@ -151,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
     Setting("inline_budget", "PATROLKG_INLINE_BUDGET", "--inline-budget", "Seconds a query may run in the server process itself, without the hop to a worker process: a bounded query (a lookup, DESCRIBE, a walk out of a named entity), or one that a worker answered within 2 ms since the last commit; past it, it is stopped and handed to a worker. 0 sends every query to the workers.", _non_negative_float, 0.02),
-    Setting("readers", "PATROLKG_READERS", "--readers", "Reader processes that answer bounded queries by GET /sparql on their share of the connections, from the newest snapshot of a store on disk, and hand every other request back to the server: more cores for lookups (1 on two cores). 0 (the default): the server answers everything itself.", _non_negative_int, 0),
+    Setting("readers", "PATROLKG_READERS", "--readers", "Reader processes that answer bounded queries by GET /sparql on their share of the connections, from the newest snapshot of a store on disk, and hand every other request back to the server: more cores for lookups. 0: the server answers everything itself.", _non_negative_int, 1),
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
     Setting("base_iri", "PATROLKG_BASE_IRI", "--base-iri", "Public base IRI of the data; /id/... pages answer for <base>id/...", _base_iri, "https://w3id.org/patrolkg/"),
@@ -179,7 +179,7 @@ class Settings:
     client_timeout: float = 15.0
     query_workers: int = 2
     inline_budget: float = 0.02
-    readers: int = 0
+    readers: int = 1
     service_allowlist: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)
     base_iri: str = "https://w3id.org/patrolkg/"

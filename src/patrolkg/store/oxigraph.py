@@ -41,8 +41,9 @@ class OxigraphStore:
     Before each write to a directory, the store checks that the directory can be
     written and that its disk has ``min_free_bytes`` free, and refuses the write
     otherwise (nothing reaches the engine). When the engine fails a write (the disk
-    filled up meanwhile), it stays refusing every write until reopened (RocksDB keeps
-    its error), so the store is reopened on next use, or opened read-only while it
+    filled up meanwhile), or fails to flush its memory for a snapshot, it stays
+    refusing every write until reopened (RocksDB keeps its error), so the store is
+    reopened on next use, or opened read-only while it
     cannot be opened for writing: reads go on, and writes resume once the cause is gone.
 
     :param path: directory of the persistent store (created if missing), or None for
@@ -74,6 +75,7 @@ class OxigraphStore:
                 hint="check the directory's permissions, or stop the other patrolkg process using it",
             ) from None
         self._writable, self._closed = True, False
+        self._unwritable = ""  # why the engine could not be reopened for writing
         self._write_lock = threading.Lock()
         self._open_lock = threading.Lock()
         # One process owns the directory, so the version and the lease live in memory.
@@ -95,6 +97,7 @@ class OxigraphStore:
         except OSError as exc:
             raise StoreError(f"cannot open the snapshot at {path}: {exc}") from None
         self._writable, self._closed = False, False
+        self._unwritable = "a snapshot is read-only"
         self._write_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self._version = None
@@ -111,6 +114,14 @@ class OxigraphStore:
         try:
             self._engine().backup(str(target))
         except OSError as exc:
+            # A snapshot first flushes the engine's memory into the store's own files;
+            # when that fails (a full disk), RocksDB refuses every later write until it
+            # is reopened, as after a failed write: it is reopened at its next use. A
+            # failure in the target's files alone leaves the engine as it was.
+            if any(f"{place}{os.sep}" in str(exc) for place in (self.path, self.path.resolve())):
+                log.error("the engine failed to flush for a snapshot (it is reopened at its next use): %s", exc)
+                with self._write_lock:
+                    self._store = None
             raise StoreError(f"cannot snapshot the store: {self._private(exc)}") from None
 
     def __repr__(self) -> str:
@@ -149,7 +160,7 @@ class OxigraphStore:
                     f"the store is being reopened after a failed write: {self._private(exc)}",
                     hint="retry in a moment; if it lasts, restart the server",
                 ) from None
-            self._writable = False
+            self._writable, self._unwritable = False, self._private(exc)
         self._store = store
         return store
 
@@ -173,8 +184,8 @@ class OxigraphStore:
             self._engine()
             if not self._writable:
                 raise StoreError(
-                    "the store is open read-only since a write failed; nothing was written",
-                    hint="make the store's directory writable and its disk not full; writes resume by themselves",
+                    f"cannot write the store: it cannot be opened for writing again after a failed write or snapshot ({self._unwritable}); nothing was written",
+                    hint="free space on the store's disk, or make its directory writable; writes resume by themselves, and reads go on meanwhile",
                 )
         try:
             stats = os.statvfs(self.path)

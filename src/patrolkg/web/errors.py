@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from starlette.responses import JSONResponse
-
 if TYPE_CHECKING:  # the reader processes use this module without the web framework
     from fastapi import FastAPI, Request
+    from starlette.responses import JSONResponse
 
 from ..errors import (
     BodyTooLarge,
@@ -87,6 +86,8 @@ def error_response(status: int, code: str, message: str, *, hint: str | None = N
     if hint:
         body["hint"] = hint
     body.update({k: v for k, v in details.items() if v is not None})
+    from starlette.responses import JSONResponse
+
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PatrolkgError, StoreError
 from ..execution import Limits, inspect_query
 from ..workers import execute_within, start_child
+from .query_request import answer_headers, query_in_url
 
 if TYPE_CHECKING:
     from ..store.oxigraph import OxigraphStore
@@ -425,8 +426,6 @@ class _Reader:
     def answer(self, head: _Head) -> bytes | None:
         """The whole HTTP response to ``head`` (call when :meth:`fresh`), or None: the
         server must answer it."""
-        from .query_request import answer_headers, query_in_url
-
         settings = self.settings
         try:
             request = query_in_url(head.target[len(_SPARQL_TARGET):], head.accept, settings.base_iri)
