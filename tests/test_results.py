@@ -125,7 +125,7 @@ def test_the_engine_writes_a_result_within_the_limits_and_its_rows_are_counted(s
 
 def test_rows_are_counted_whatever_their_literals_hold() -> None:
     engine = ox.Store()
-    tricky = ['<result>', 'a\nb', 'a\r\nb', '"},{"', '\\"', "<![CDATA[x]]>"]
+    tricky = ['<result>', 'a\nb', 'a\r\nb', '"},{"', '\\"', "<![CDATA[x]]>", '{"o":{"type":"', 'x{', '}},{"o":{"type":"literal"', '{"o":{"type":"uri","value":"x"}}']
     for i, text in enumerate(tricky):
         engine.add(ox.Quad(ox.NamedNode(f"urn:s{i}"), ox.NamedNode("urn:p"), ox.Literal(text)))
     engine.add(ox.Quad(ox.NamedNode("urn:e"), ox.NamedNode("urn:q"), ox.Literal("x")))
@@ -133,6 +133,30 @@ def test_rows_are_counted_whatever_their_literals_hold() -> None:
     for media_type in NATIVE:
         written = write_natively(engine.query(query), media_type, limit=100)
         assert written is not None and written.rows == len(tricky) + 1, media_type
+    every_row_binds = "SELECT ?o ?s WHERE { ?s <urn:p> ?o }"  # counted without parsing the JSON
+    for media_type in NATIVE:
+        written = write_natively(engine.query(every_row_binds), media_type, limit=100)
+        assert written is not None and written.rows == len(tricky), media_type
+
+
+def test_json_rows_are_counted_as_a_parser_counts_them() -> None:
+    engine = ox.Store()
+    engine.add(ox.Quad(ox.NamedNode("urn:a"), ox.NamedNode("urn:p"), ox.Literal('{"type":"x"} {} "s":{"type":"uri"}')))
+    engine.add(ox.Quad(ox.NamedNode("urn:b"), ox.NamedNode("urn:p"), ox.Triple(ox.NamedNode("urn:a"), ox.NamedNode("urn:p"), ox.NamedNode("urn:c"))))
+    engine.add(ox.Quad(ox.NamedNode("urn:c"), ox.NamedNode("urn:q"), ox.NamedNode("urn:a")))
+    for query in (
+        "SELECT ?s ?o WHERE { ?s ?p ?o }",
+        "SELECT ?o ?s WHERE { ?s <urn:q> ?x OPTIONAL { ?s <urn:p> ?o } }",
+        "SELECT ?s ?subject ?type WHERE { ?s <urn:p> ?o OPTIONAL { ?s <urn:none> ?subject } }",
+        "SELECT ?subject WHERE { ?subject ?p ?o FILTER(isLiteral(?o)) }",
+        "SELECT ?o WHERE { ?s ?p ?o FILTER(isTriple(?o)) }",
+        "SELECT * WHERE {}",
+        "SELECT ?nothing WHERE { ?s ?p ?o }",
+        "SELECT ?s WHERE { ?s ?p ?o FILTER(false) }",
+    ):
+        body = engine.query(query).serialize(format=ox.QueryResultsFormat.JSON)
+        written = write_natively(engine.query(query), "application/sparql-results+json", limit=100)
+        assert written is not None and written.rows == len(json.loads(body)["results"]["bindings"]), query
 
 
 @pytest.mark.parametrize("media_type", NATIVE)

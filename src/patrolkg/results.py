@@ -216,6 +216,26 @@ class _Capped:
         pass
 
 
+_JSON_HEAD = b'{"head":{"vars":['
+
+
+def _json_rows(body: bytes) -> int:
+    """The rows of a SELECT result the engine wrote in JSON, counted without parsing it
+    (a tenth of the time for a large one).
+
+    The engine writes compactly, a row as ``{"var":{"type":...},...}``. In its text a
+    quote inside a string is escaped, so ``{"v":{"type":"`` with ``v`` a variable (a
+    name that holds no quote, brace or colon) is the start of a row that binds ``v``
+    first, and nothing else: a string cannot hold it, and a term's own keys (type,
+    value, datatype, xml:lang) name strings. Rows that bind nothing (``{}``) and
+    quoted triples (whose value has keys naming terms) are counted by parsing.
+    """
+    if body.startswith(_JSON_HEAD) and b"{}" not in body and b'"type":"triple"' not in body:
+        names = json.loads(body[len(_JSON_HEAD) - 1 : body.index(b"]") + 1])
+        return sum(body.count(b'{"' + name.encode() + b'":{"type":"') for name in names)
+    return len(json.loads(body)["results"]["bindings"])
+
+
 def write_natively(
     solutions: ox.QuerySolutions,
     media_type: str,
@@ -240,7 +260,7 @@ def write_natively(
         return None
     body = bytes(out.buffer)
     if media_type == "application/sparql-results+json":
-        rows = len(json.loads(body)["results"]["bindings"])
+        rows = _json_rows(body)
     elif media_type == "application/sparql-results+xml":
         rows = body.count(b"<result>")
     else:
