@@ -484,3 +484,34 @@ def test_an_answer_nobody_waits_for_leaves_no_spooled_file(tmp_path: Path) -> No
     finally:
         executor.close()
         store.close()
+
+
+def test_a_worker_past_its_memory_is_replaced_after_answering(tmp_path: Path) -> None:
+    """Every worker holds more than one byte: each is replaced once its answer is in,
+    and the answers are whole. Without the cap a worker stays."""
+    store = _filled(tmp_path / "store")
+    capped = ProcessExecutor(store, Limits(timeout=5.0, max_rows=10_000), workers=1, inline_budget=0.0, worker_memory=1)
+    uncapped = ProcessExecutor(store, Limits(timeout=5.0), workers=1, inline_budget=0.0)
+    count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
+    everything = QueryRequest("SELECT ?s ?p ?o WHERE { ?s ?p ?o }", accept="text/csv")
+
+    async def scenario() -> None:
+        seen = []
+        for _ in range(3):
+            assert _count((await capped.run(count)).body) == "3000"
+            seen.append(capped.pids())
+        assert len({pid for pids in seen for pid in pids}) == 3 and all(len(pids) == 1 for pids in seen)
+        assert capped.recycled == 3
+        answer = await capped.run(everything)
+        assert answer.rows == 3000 and len(answer.body.decode().splitlines()) == 3001
+        first = await uncapped.run(count)
+        pids = uncapped.pids()
+        assert _count(first.body) == _count((await uncapped.run(count)).body) == "3000"
+        assert uncapped.pids() == pids and uncapped.recycled == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        capped.close()
+        uncapped.close()
+        store.close()

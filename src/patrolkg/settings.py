@@ -150,6 +150,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("min_free_bytes", "PATROLKG_MIN_FREE_BYTES", "--min-free-bytes", "Free space, in bytes, the disk of a store on disk must keep: a write that would leave less is refused (503) before it reaches the engine.", _non_negative_int, 64 * 1024 * 1024),
     Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
+    Setting("worker_memory", "PATROLKG_WORKER_MEMORY", "--worker-memory", "Resident memory, in bytes, past which a query worker is replaced once its query is answered (the engine's caches of a store it has read whole, and the heap a large answer left, start afresh). 0: never.", _non_negative_int, 128_000_000),
     Setting("inline_budget", "PATROLKG_INLINE_BUDGET", "--inline-budget", "Seconds a query may run in the server process itself, without the hop to a worker process: a bounded query (a lookup, DESCRIBE, a walk out of a named entity), or one that a worker answered within 2 ms since the last commit; past it, it is stopped and handed to a worker. 0 sends every query to the workers.", _non_negative_float, 0.02),
     Setting("readers", "PATROLKG_READERS", "--readers", "Reader processes that answer bounded queries by GET /sparql on their share of the connections, from the newest snapshot of a store on disk, and hand every other request back to the server: more cores for lookups. 0: the server answers everything itself.", _non_negative_int, 1),
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
@@ -178,6 +179,7 @@ class Settings:
     min_free_bytes: int = 64 * 1024 * 1024
     client_timeout: float = 15.0
     query_workers: int = 2
+    worker_memory: int = 128_000_000
     inline_budget: float = 0.02
     readers: int = 1
     service_allowlist: tuple[str, ...] = ()

@@ -285,6 +285,17 @@ class _Worker:
         self.process.join(5)
         self.conn.close()
 
+    def resident_bytes(self) -> int | None:
+        """The process's resident memory (Linux), or None where it cannot be read."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
 
 def _timeout(what: str, seconds: float, *, outcome: str = "") -> QueryTimeout:
     return QueryTimeout(f"the {what} ran longer than {seconds:g}s and was stopped{outcome}", setting="PATROLKG_QUERY_TIMEOUT", limit=seconds)
@@ -315,10 +326,24 @@ class ProcessExecutor:
     engine's writer gave up on (:attr:`QueryResponse.row_by_row`) is remembered too,
     and written row by row at once next time.
 
+    A worker whose resident memory passed ``worker_memory`` bytes once its query was
+    answered is replaced (the engine's caches of a store it has scanned whole, and the
+    heap a large answer left, start afresh); 0: never.
+
     :param store: the (writable) store on disk that the server commits to.
     """
 
-    def __init__(self, store: OxigraphStore, limits: Limits, *, workers: int = 2, inline_budget: float = 0.02, cheap_seconds: float = CHEAP_SECONDS, inline_share: float = INLINE_SHARE) -> None:
+    def __init__(
+        self,
+        store: OxigraphStore,
+        limits: Limits,
+        *,
+        workers: int = 2,
+        inline_budget: float = 0.02,
+        cheap_seconds: float = CHEAP_SECONDS,
+        inline_share: float = INLINE_SHARE,
+        worker_memory: int = 0,
+    ) -> None:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
         self.store, self.limits = store, limits
@@ -338,6 +363,9 @@ class ProcessExecutor:
         self.inline_budget = inline_budget
         self.cheap_seconds = min(cheap_seconds, inline_budget)
         self.inline_share = inline_share
+        self.worker_memory = worker_memory
+        #: Workers replaced for their memory so far.
+        self.recycled = 0
         #: Texts of queries answered here that overran the budget, and of queries whose
         #: answers the engine's writer gave up on (oldest first).
         self._overran: dict[str, None] = {}
@@ -504,15 +532,34 @@ class ProcessExecutor:
             log.error("a query worker failed (%r; exit code %s) running: %.300s", error, worker.process.exitcode, getattr(request, "text", request))
             raise StoreError("a query worker died while running the query", hint="retry; if it repeats, the query crashes the engine") from None
         finally:
-            if healthy:
+            if healthy and not self._too_big(worker):
                 idle.put_nowait(worker)
             else:
-                self._discard(worker)
+                if healthy:  # replaced for its memory: a result it spooled is the answer, kept
+                    self._all.discard(worker)
+                    worker.kill()
+                else:
+                    self._discard(worker)
                 if not self._closed:
                     idle.put_nowait(self._spawn())
         if status == "ok":
             self._learn(request, checked, snapshot, payload)
         return _answer(status, payload)  # type: ignore[no-any-return]
+
+    def _too_big(self, worker: _Worker) -> bool:
+        """Whether ``worker`` holds more memory than ``worker_memory`` (it is replaced)."""
+        if not self.worker_memory:
+            return False
+        resident = worker.resident_bytes()
+        if resident is None or resident <= self.worker_memory:
+            return False
+        self.recycled += 1
+        log.info("a query worker holding %.0f MB was replaced (PATROLKG_WORKER_MEMORY: %.0f MB)", resident / 1e6, self.worker_memory / 1e6)
+        return True
+
+    def pids(self) -> list[int]:
+        """The process ids of the query workers running now."""
+        return sorted(worker.process.pid for worker in self._all if worker.process.pid is not None)
 
     def _row_by_row_for(self, text: str) -> bool | None:
         """How a worker is to write the answer (see execute())."""
