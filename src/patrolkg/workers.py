@@ -395,11 +395,14 @@ class ProcessExecutor:
         self._all.add(worker)
         return worker
 
-    def _discard(self, worker: _Worker) -> None:
+    def _discard(self, worker: _Worker, *, answered: bool = False) -> None:
+        """Stop ``worker``; unless it ``answered`` (a result it spooled is the answer),
+        delete a result it was writing."""
         self._all.discard(worker)
         worker.kill()
-        for leftover in self.spool.glob(f"{worker.process.pid}-*"):  # a result it was writing
-            leftover.unlink(missing_ok=True)
+        if not answered:
+            for leftover in self.spool.glob(f"{worker.process.pid}-*"):
+                leftover.unlink(missing_ok=True)
 
     def start(self) -> None:
         """Start the query workers now rather than at the first query (they import
@@ -534,12 +537,8 @@ class ProcessExecutor:
         finally:
             if healthy and not self._too_big(worker):
                 idle.put_nowait(worker)
-            else:
-                if healthy:  # replaced for its memory: a result it spooled is the answer, kept
-                    self._all.discard(worker)
-                    worker.kill()
-                else:
-                    self._discard(worker)
+            else:  # it failed, or is replaced for its memory once it answered
+                self._discard(worker, answered=healthy)
                 if not self._closed:
                     idle.put_nowait(self._spawn())
         if status == "ok":
