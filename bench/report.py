@@ -36,6 +36,32 @@ def _ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×" if value < 10 else f"{value:.0f}×"
 
 
+def _after_writes(after: dict | None, count: int | None) -> list[str]:
+    """The queries timed again after the submissions, before and after patrolkg
+    compacted its store (bench/sessions.py: measure_after_writes)."""
+    if not after:
+        return []
+    if after.get("status") == "skipped":
+        return ["", f"Queries after the submissions: not measured ({after.get('reason')})."]
+    out = ["", f"Then, on the store that took these {count} commits, short engine-bound queries side by side again (one client, the median): right after the submissions, and once patrolkg had compacted its store by itself (`PATROLKG_COMPACT_AFTER`, 30 s after the last write"
+           + (f"; it took {_s(after['compaction_seconds'])}" if after.get("compaction_seconds") is not None else "") + "). The Oxigraph server's store took no writes.", ""]
+    right, compacted = after.get("right_after", {}), after.get("compacted") or {}
+    out += ["| query | patrolkg right after | Oxigraph server | ratio | patrolkg compacted | Oxigraph server | ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, medians in right.items():
+        later = compacted.get(name, {})
+
+        def cells(m: dict) -> str:
+            pk, ox = m.get("patrolkg"), m.get("oxigraph")
+            return f"{_ms(pk)} | {_ms(ox)} | {_ratio(pk / ox) if pk and ox else '–'}"
+
+        out.append(f"| {name} | {cells(medians)} | {cells(later)} |")
+    if after.get("status") != "ok":
+        out += ["", f"Not compacted: {after.get('reason')}."]
+    if after.get("note"):
+        out += ["", f"Note: {after['note']}."]
+    return out
+
+
 def _size(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
@@ -245,6 +271,7 @@ def render(results: dict) -> str:
         out.append(f"`POST /submissions` (N-Triples, bearer token) on the {_size(served.get('size', 0))} store, one after another: **median {_ms(sub['median_ms'])}, p99 {_ms(sub['p99_ms'])}** over {sub['count']} submissions ({sub.get('error_count', 0)} refused). Each adds a new article, an exercise and statements by officials already in the graph about an event already in it.")
     else:
         out.append(f"Not measured: {'; '.join(sub.get('errors', [])) or 'no submission ran'}")
+    out += _after_writes(sub.get("after"), sub.get("count"))
     if sub.get("profile"):
         out += ["", f"Profile of {sub['profile']['submissions']} submissions through the library, after a warm-up one (pyinstrument, {sub['profile']['total']:.2f} s):", "", "| share | seconds | function |", "| --- | --- | --- |"]
         out += [f"| {h['share']:.0%} | {h['seconds']:.2f} | `{h['function']}` |" for h in sub["profile"]["hotspots"]]

@@ -218,6 +218,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rdflib-timeout", type=float, default=60.0, help="seconds to wait for one rdflib-endpoint answer; a timeout still bounds the ratio (default: 60)")
     parser.add_argument("--rdflib-budget", type=float, default=1500.0, help="seconds for all of rdflib-endpoint's queries, restarts included (default: 1500)")
     parser.add_argument("--rdflib-load-cap", type=float, default=600.0, help="seconds rdflib-endpoint may take to load its data (default: 600)")
+    parser.add_argument("--compact-after", type=float, default=30.0, help="patrolkg serve's PATROLKG_COMPACT_AFTER: seconds after the last submission before it compacts its store (default: 30, the server's own)")
     parser.add_argument("--submissions", type=int, default=30, help="100-triple submissions to time (default: 30)")
     parser.add_argument("--seed", type=int, default=7, help="the generator's seed (default: 7)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench", help="where data, stores and profiles go (default: var/bench)")

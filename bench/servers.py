@@ -110,13 +110,15 @@ class Server:
             self.process.wait(10)
 
 
-def patrolkg_server(store: Path, log: Path, *, token: str, max_rows: int = 10_000_000, query_timeout: float = 120.0) -> Server:
+def patrolkg_server(store: Path, log: Path, *, token: str, max_rows: int = 10_000_000, query_timeout: float = 120.0, compact_after: float | None = None) -> Server:
     """``patrolkg serve`` on ``store``, with writes allowed for ``token`` and the row
-    limit lifted so that every server returns complete results."""
+    limit lifted so that every server returns complete results (``compact_after``: its
+    PATROLKG_COMPACT_AFTER, else the server's default)."""
     port = free_port()
     command = [
         sys.executable, "-m", "patrolkg", "serve", "--store", str(store), "--port", str(port), "--no-seed",
         "--log-level", "warning", "--max-rows", str(max_rows), "--query-timeout", str(query_timeout),
+        *(["--compact-after", str(compact_after)] if compact_after is not None else []),
     ]
     # The token goes through the environment, not the command line that `ps` shows.
     return Server("patrolkg", command, port, f"http://127.0.0.1:{port}/sparql", "/health", log, env={"PATROLKG_WRITE_TOKEN": f"bench:{token}"})

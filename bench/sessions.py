@@ -22,7 +22,7 @@ from process import HERE, PYTHON, last_json, log, run_bounded
 from queries import BenchQuery
 from servers import MemoryWatch, Server, oxigraph_server, patrolkg_server, rdflib_server, tool
 
-__all__ = ["serve_and_query", "query_server", "query_side_by_side", "measure_submissions", "profile_submissions"]
+__all__ = ["serve_and_query", "query_server", "query_side_by_side", "measure_submissions", "measure_after_writes", "profile_submissions"]
 
 
 def query_server(server: Server, mix: list[BenchQuery], manifest: dict, args: argparse.Namespace, *, timeout: float, budget: float) -> dict:
@@ -152,6 +152,54 @@ def measure_submissions(server: Server, token: str, manifest: dict, count: int, 
             "latencies_ms": [x * 1000 for x in latencies], "errors": errors[:3], "error_count": len(errors), "inferred_added": added[:5]}
 
 
+#: Engine-bound queries timed again after the submissions, before and after patrolkg
+#: compacts its store: short ones, where the files commits leave weigh most.
+AFTER_WRITES = ("event-reactions", "cq01-patrols", "cq03-fourth-patrol-airspace", "cq06-fourth-patrol-officials")
+#: Seconds each of them is timed (side by side) in each state, at most: all four
+#: within the server's pause before it compacts (PATROLKG_COMPACT_AFTER, 30 s by default).
+AFTER_WRITES_SECONDS = 5.0
+
+
+def _compaction(server: Server) -> dict:
+    """What patrolkg's /health says of compaction ({} if nothing)."""
+    try:
+        return httpx.get(server.sparql.rsplit("/", 1)[0] + "/health", timeout=10).json().get("compaction", {})  # type: ignore[no-any-return]
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def measure_after_writes(servers: list[Server], patrolkg: Server, mix: list[BenchQuery], manifest: dict, *, seconds: float, timeout: float, wait: float) -> dict:
+    """The queries of :data:`AFTER_WRITES`, side by side on every server, right after
+    the submissions, then again once patrolkg has compacted its store (waited for up
+    to ``wait`` seconds, on /health), each for ``seconds``. The Oxigraph server's store
+    took no writes."""
+    chosen = [query for query in mix if query.name in AFTER_WRITES]
+    endpoints = [Endpoint(server.name, server.sparql) for server in servers]
+
+    def medians() -> dict[str, dict[str, float | None]]:
+        found = {}
+        for query in chosen:
+            paired = run_paired_phase(endpoints, query.texts(manifest, "sequential"), query.graph_result, seconds=seconds, timeout=timeout)
+            found[query.name] = {name: phase.median * 1000 if phase.median is not None else None for name, phase in paired.items()}
+        return found
+
+    before = _compaction(patrolkg)
+    if not before:
+        return {"status": "skipped", "reason": "this patrolkg does not report compaction in /health"}
+    done = int(before.get("compactions", 0))
+    result: dict = {"status": "ok", "pending_commits": before.get("pending_commits"), "right_after": medians()}
+    if int(_compaction(patrolkg).get("compactions", 0)) > done:
+        result["note"] = "patrolkg compacted its store while the queries right after the submissions were timed"
+    started = time.monotonic()
+    while int((state := _compaction(patrolkg)).get("compactions", 0)) <= done or state.get("running"):
+        if time.monotonic() - started > wait:
+            result.update(status="not compacted", reason=f"patrolkg had not compacted its store {wait:.0f} s after the submissions")
+            return result
+        time.sleep(0.5)
+    result.update(waited_seconds=time.monotonic() - started, compaction_seconds=state.get("last_seconds"), compacted=medians())
+    return result
+
+
 def profile_submissions(work: Path, store: Path, manifest_file: Path, cap: float, count: int = 5) -> dict | None:
     """pyinstrument on ``count`` submissions through the library, after a warm-up one
     (None without pyinstrument, which only the ``bench`` extra installs)."""
@@ -178,7 +226,7 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
     token = secrets.token_hex(16)
     store = Path(served["store"])
 
-    pair = [("patrolkg", patrolkg_server(store, work / "patrolkg.log", token=token, query_timeout=args.query_timeout), {})]
+    pair = [("patrolkg", patrolkg_server(store, work / "patrolkg.log", token=token, query_timeout=args.query_timeout, compact_after=args.compact_after), {})]
     if tool("oxigraph") is None:
         servers["oxigraph"] = {"status": "skipped", "reason": "the oxigraph package (the `oxigraph` server binary) is not installed: pip install 'patrolkg[bench]'"}
     else:
@@ -218,6 +266,10 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
         if patrolkg is not None:
             submissions.update(measure_submissions(patrolkg, token, manifest, args.submissions, args.step_cap))
             log(f"submissions: median {submissions.get('median_ms')} ms, {submissions.get('error_count')} errors")
+            if submissions.get("count"):
+                each = min(AFTER_WRITES_SECONDS, args.phase_seconds, args.compact_after / (len(AFTER_WRITES) + 1))
+                submissions["after"] = measure_after_writes([server for _, server in started], patrolkg, mix, manifest, seconds=each, timeout=args.query_timeout, wait=args.compact_after * 4 + 60)
+                log(f"queries after the submissions: {submissions['after'].get('status')}")
     finally:
         for name, server in started:
             if name in watches:

@@ -106,7 +106,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
     output = work / "benchmarks.md"
     command = [
         sys.executable, str(BENCH / "run.py"), "--triples", "3000", "--load-sizes", "3000", "--owlrl-sizes", "3000",
-        "--phase-seconds", "0.3", "--concurrency", "2", "--submissions", "3", "--query-timeout", "60",
+        "--phase-seconds", "0.3", "--concurrency", "2", "--submissions", "3", "--query-timeout", "60", "--compact-after", "3",
         "--step-cap", "300", "--rdflib-load-cap", "120", "--workdir", str(work), "--output", str(output),
     ]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -124,7 +124,7 @@ def test_the_tiny_run_reports_every_row(tiny_run: tuple[str, dict]) -> None:
                 "engine-bound queries", "point lookups", "every query ≥ 10× faster than rdflib-endpoint"):
         assert row in text, row
     assert text.count("| **met** |") + text.count("| **missed** |") + text.count("| **not measured** |") == 7
-    for section in ("### Bulk load", "### OWL RL materialization", "### A 100-triple submission", "### Servers: startup and memory", "### HTTP queries in detail"):
+    for section in ("### Bulk load", "### OWL RL materialization", "### A 100-triple submission", "| patrolkg compacted |", "### Servers: startup and memory", "### HTTP queries in detail"):
         assert section in text, section
     assert "Python" in text and "pyoxigraph" in text and "python bench/run.py" in text
 
@@ -137,6 +137,9 @@ def test_the_tiny_run_measured_patrolkg_fully(tiny_run: tuple[str, dict]) -> Non
     assert all(q["status"] == "ok" and q["sequential"]["count"] >= 1 for q in patrolkg["queries"].values())
     assert results["loads"][-1]["status"] == "ok"
     assert results["submissions"]["count"] == 3 and not results["submissions"]["errors"]
+    after = results["submissions"]["after"]  # the queries again, once the server compacted its store
+    assert after["status"] == "ok", after
+    assert after["compacted"].keys() == after["right_after"].keys() and all(m["patrolkg"] for m in after["compacted"].values())
     assert results["materialization"][0]["compare"]["equal"]
 
 

@@ -152,6 +152,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
     Setting("worker_memory", "PATROLKG_WORKER_MEMORY", "--worker-memory", "Resident memory, in bytes, past which a query worker is replaced once its query is answered (the engine's caches of a store it has read whole, and the heap a large answer left, start afresh). 0: never.", _non_negative_int, 128_000_000),
     Setting("inline_budget", "PATROLKG_INLINE_BUDGET", "--inline-budget", "Seconds a query may run in the server process itself, without the hop to a worker process: a bounded query (a lookup, DESCRIBE, a walk out of a named entity), or one that a worker answered within 2 ms since the last commit; past it, it is stopped and handed to a worker. 0 sends every query to the workers.", _non_negative_float, 0.02),
+    Setting("compact_after", "PATROLKG_COMPACT_AFTER", "--compact-after", "Seconds without a write after which the server compacts a store on disk that took writes (at the latest ten times that after the first, if writes keep coming): until then, the files each commit leaves slow queries down. 0: never.", _non_negative_float, 30.0),
     Setting("readers", "PATROLKG_READERS", "--readers", "Reader processes that answer bounded queries by GET /sparql on their share of the connections, from the newest snapshot of a store on disk, and hand every other request back to the server: more cores for lookups. 0: the server answers everything itself.", _non_negative_int, 1),
     Setting("service_allowlist", "PATROLKG_SERVICE_ALLOWLIST", "--service-allowlist", "Comma-separated SPARQL endpoint URLs that federated queries (SERVICE) and link discovery may call (none by default).", _url_list, ()),
     Setting("cors_origins", "PATROLKG_CORS_ORIGINS", "--cors-origins", "Comma-separated origins allowed to read cross-site ('*' for any; reads only, no credentials).", _origin_list, ("*",)),
@@ -181,6 +182,7 @@ class Settings:
     query_workers: int = 2
     worker_memory: int = 128_000_000
     inline_budget: float = 0.02
+    compact_after: float = 30.0
     readers: int = 1
     service_allowlist: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("*",)

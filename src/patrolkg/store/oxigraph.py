@@ -124,6 +124,58 @@ class OxigraphStore:
                     self._store = None
             raise StoreError(f"cannot snapshot the store: {self._private(exc)}") from None
 
+    def compact(self) -> bool:
+        """Merge the engine's files into one sorted run per index; whether it wrote new
+        ones (not for a store that was compact already: that takes microseconds).
+
+        Each commit leaves the engine's memory or a small file that every later read
+        consults beside the big ones, until RocksDB merges them; a range scan merges
+        them all on the way. At a million triples, 30 small commits made the workers'
+        queries 20-45 % slower, and this (2.4 s, while reads and writes go on) made
+        them as fast as on a freshly loaded store. Nothing to do for a store in memory.
+
+        Merging needs room for a copy of what it merges: with less free space than the
+        store's files take (plus ``min_free_bytes``), it is not tried. Should the disk
+        fill up meanwhile, RocksDB does not say so but refuses every later write: the
+        engine is then reopened, as after a failed write.
+
+        :raises StoreError: if there is not room enough, or the engine failed (reads go
+            on, and nothing held is lost).
+        """
+        if self.path is None:
+            return False
+        if not self._writable:
+            raise StoreError(f"cannot compact the store: it is open read-only since a failed write ({self._unwritable})", hint="compaction is tried again once writes resume")
+        before = self._files()
+        try:
+            size = sum(os.stat(self.path / name).st_size for name in before)
+            stats = os.statvfs(self.path)
+        except OSError as exc:
+            raise StoreError(f"cannot compact the store: {exc.strerror or exc}") from None
+        free = stats.f_bavail * stats.f_frsize
+        if free < size + self.min_free_bytes:
+            raise StoreError(
+                f"cannot compact the store: merging its files needs up to {size + self.min_free_bytes:,} bytes free on its disk, which has {free:,}",
+                hint="free space on the store's disk; queries are slower until the store is compacted",
+            )
+        try:  # (no local reference to the engine: a traceback kept would keep it open)
+            self._engine().optimize()
+            self._engine().flush()  # raises if the merge failed on a full disk, as the engine then is
+        except OSError as exc:
+            log.error("the engine failed to compact the store (it is reopened at its next use): %s", exc)
+            with self._write_lock:
+                self._store = None
+            raise StoreError(f"cannot compact the store: {self._private(exc)}", hint="free space on the store's disk: compaction needs room for a copy of what it merges") from None
+        return bool(self._files() - before)
+
+    def _files(self) -> set[str]:
+        """The engine's sorted files (RocksDB's ``*.sst``)."""
+        assert self.path is not None
+        try:
+            return {name for name in os.listdir(self.path) if name.endswith(".sst")}
+        except OSError:
+            return set()
+
     def __repr__(self) -> str:
         return f"OxigraphStore({str(self.path) if self.path else None!r})"
 

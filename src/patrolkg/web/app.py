@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
+from ..compaction import IdleCompactor
 from ..execution import Limits, ThreadExecutor
 from ..loading import load_bundle
 from ..settings import Settings
@@ -59,6 +60,13 @@ def _readers_for(executor: Executor, settings: Settings) -> Readers | None:
         access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
     )
     return Readers(executor.publisher, reader_settings, settings.readers)
+
+
+def _compactor_for(store: Store, executor: Executor, settings: Settings) -> IdleCompactor | None:
+    """Compaction of a store on disk once its writes pause (``PATROLKG_COMPACT_AFTER``)."""
+    if not isinstance(store, OxigraphStore) or store.path is None or settings.compact_after == 0:
+        return None
+    return IdleCompactor(store, settings.compact_after, on_compacted=executor.notify_write)
 
 
 def _prepare(store: Store, *, seed: bool) -> None:
@@ -131,7 +139,14 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
         # The first write needs the compiled shapes and the ontology's closure: made in
         # the background, so that the server answers at once.
         threading.Thread(target=warm_up, name="patrolkg-warm-up", daemon=True).start()
-        writer = Writer(opened, on_commit=executor.notify_write)
+        compactor = _compactor_for(opened, executor, settings)
+
+        def committed() -> None:
+            executor.notify_write()
+            if compactor is not None:
+                compactor.wrote()
+
+        writer = Writer(opened, on_commit=committed)
         app.state.services = Services(
             settings=settings,
             store=opened,
@@ -140,12 +155,15 @@ def create_app(settings: Settings, *, store: Store | None = None, seed: bool = T
             submissions=Submissions(opened, writer),
             tokens=_write_tokens(settings),
             readers=_readers_for(executor, settings),
+            compactor=compactor,
         )
         try:
             yield
         finally:
             if app.state.services.readers is not None:
                 app.state.services.readers.close()
+            if compactor is not None:
+                compactor.close()
             executor.close()
             if owns_store:
                 opened.close()

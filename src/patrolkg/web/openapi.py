@@ -169,6 +169,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "handed_back": {"type": "integer", "minimum": 0},
                 },
             },
+            "compaction": {
+                "type": "object",
+                "description": "A store on disk is compacted once writes pause (PATROLKG_COMPACT_AFTER): compactions since the server started, commits not compacted yet, whether one runs now, the last one's seconds, and why the last one failed (until one succeeds).",
+                "properties": {
+                    "compactions": {"type": "integer", "minimum": 0},
+                    "pending_commits": {"type": "integer", "minimum": 0},
+                    "running": {"type": "boolean"},
+                    "last_seconds": {"type": "number", "minimum": 0},
+                    "problem": _STRING,
+                },
+            },
         },
     },
     "SparqlResults": {

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from fastapi import Request
 
+from ..compaction import IdleCompactor
 from ..execution import Limits, QueryRequest, QueryResponse
 from ..settings import Settings
 from ..store import Store
@@ -44,6 +45,7 @@ class Services:
     submissions: Submissions
     tokens: WriteTokens
     readers: Readers | None = None  # reader processes (patrolkg.web.readers), if any
+    compactor: IdleCompactor | None = None  # for a store on disk
 
     @property
     def limits(self) -> Limits:
