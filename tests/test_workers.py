@@ -214,6 +214,79 @@ def test_cheap_queries_go_to_the_workers_while_the_server_is_busy_but_bounded_on
         store.close()
 
 
+def test_a_query_a_worker_answered_within_alone_seconds_is_answered_here_when_nothing_else_is_in_progress(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    # Nothing counts as cheap; a generous alone threshold, as a loaded machine needs.
+    executor = ProcessExecutor(store, Limits(timeout=2.0), workers=1, inline_budget=2.0, cheap_seconds=0.0, alone_seconds=1.0)
+    count = QueryRequest(COUNT, accept="text/csv")
+
+    async def scenario() -> None:
+        assert executor.answer_now(count, alone=True) is None, "not yet timed by a worker"
+        assert _count((await executor.run(count)).body) == "3000"
+        assert executor.answer_now(count) is None, "other requests may be in progress: a worker answers it"
+        alone = executor.answer_now(count, alone=True)
+        assert alone is not None and _count(alone.body) == "3000"
+        heavy = asyncio.ensure_future(executor.run(QueryRequest(HEAVY)))
+        await asyncio.sleep(0.2)
+        assert executor.answer_now(count, alone=True) is None, "a query is at a worker"
+        with pytest.raises(QueryTimeout):
+            await heavy
+        assert executor.answer_now(count, alone=True) is not None, "nothing at the workers any more"
+        executor.notify_write()
+        assert executor.answer_now(count, alone=True) is None, "after a commit a worker times it again"
+        assert executor.stats() == {"answered_in_server": 2, "answered_by_workers": 1, "workers_replaced": 0}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+@pytest.mark.slow
+def test_one_client_at_a_time_is_answered_by_the_server_and_concurrent_ones_by_the_workers(tmp_path: Path) -> None:
+    """The server knows the requests it has in progress: a query a worker answered
+    quickly is answered by the server while its client is alone, and by the workers
+    while others are in progress."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import LiveServer
+
+    store = _filled(tmp_path / "store", size=30_000)
+    store.close()
+    server = LiveServer(tmp_path / "store", "--no-seed", "--readers", "0", "--inline-budget", "2").start()
+    # Not bounded, and longer than 2 ms: not cheap enough for the server to answer it
+    # whenever it was not busy lately.
+    scan = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o FILTER(STRLEN(CONCAT(?o, ?o, ?o)) > 0) }"
+
+    def ask(client: httpx.Client) -> None:
+        response = client.get(server.url + "/sparql", params={"query": scan}, headers={"Accept": "text/csv"})
+        assert response.status_code == 200 and _count(response.content) == "30000"
+
+    def queries() -> dict[str, int]:
+        return httpx.get(server.url + "/health", timeout=10).json()["queries"]  # type: ignore[no-any-return]
+
+    try:
+        with httpx.Client(timeout=30) as client:
+            ask(client)  # a worker answers it, and times it
+            before = queries()
+            for _ in range(5):
+                ask(client)
+            alone = queries()
+        assert alone["answered_in_server"] - before["answered_in_server"] == 5, (before, alone)
+        clients = [httpx.Client(timeout=30) for _ in range(4)]
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda n: [ask(clients[n % 4]) for _ in range(25)], range(4)))
+        finally:
+            for client in clients:
+                client.close()
+        together = queries()
+        assert together["answered_by_workers"] > alone["answered_by_workers"], (alone, together)
+    finally:
+        server.stop()
+
+
 def test_an_answer_too_large_for_the_engines_writer_is_written_row_by_row_at_once_next_time(tmp_path: Path) -> None:
     store = _filled(tmp_path / "store", size=12_000)  # about 1.4 MiB of JSON
     executor = ProcessExecutor(store, Limits(timeout=30.0, max_rows=100_000), workers=1)

@@ -365,7 +365,7 @@ class ThreadExecutor:
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="patrolkg-query")
 
-    def answer_now(self, request: QueryRequest) -> QueryResponse | None:
+    def answer_now(self, request: QueryRequest, *, alone: bool = False) -> QueryResponse | None:
         """Threads answer nothing on the event loop: None (:meth:`run` it)."""
         return None
 
@@ -413,6 +413,10 @@ class ThreadExecutor:
     def problem(self) -> str | None:
         """Nothing keeps threads from working."""
         return None
+
+    def stats(self) -> dict[str, int]:
+        """Nothing to say of threads in ``/health``."""
+        return {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -25,7 +25,8 @@ def health(svc: Services = Depends(services)) -> dict[str, object]:
     but not as designed: queries read the store from the server process because no
     snapshot can be made for the query workers, usually a full or read-only disk).
     With reader processes, ``readers`` says how many run and how many connections
-    went to them and came back; for a store on disk, ``compaction`` says how often the
+    went to them and came back; ``queries`` counts those the server answered itself and
+    those its query workers answered; for a store on disk, ``compaction`` says how often the
     store was compacted since the server started, and how many commits wait for it."""
     problem = svc.executor.problem()
     answer: dict[str, object] = {"status": "degraded" if problem else "ok", "version": __version__, "graphs": len(svc.store.graph_names())}
@@ -33,6 +34,9 @@ def health(svc: Services = Depends(services)) -> dict[str, object]:
         answer["problem"] = problem
     if svc.readers is not None:
         answer["readers"] = svc.readers.stats()
+    queries = svc.executor.stats()
+    if queries:
+        answer["queries"] = queries
     if svc.compactor is not None:
         answer["compaction"] = svc.compactor.stats()
     return answer

@@ -169,6 +169,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "handed_back": {"type": "integer", "minimum": 0},
                 },
             },
+            "queries": {
+                "type": "object",
+                "description": "Queries on a store on disk since the server started: answered by the server itself (bounded ones, and those a worker answered quickly on the same data), by its query workers, and workers replaced for their memory (PATROLKG_WORKER_MEMORY). What reader processes answer is not counted here.",
+                "properties": {
+                    "answered_in_server": {"type": "integer", "minimum": 0},
+                    "answered_by_workers": {"type": "integer", "minimum": 0},
+                    "workers_replaced": {"type": "integer", "minimum": 0},
+                },
+            },
             "compaction": {
                 "type": "object",
                 "description": "A store on disk is compacted once writes pause (PATROLKG_COMPACT_AFTER): compactions since the server started, commits not compacted yet, whether one runs now, the last one's seconds, and why the last one failed (until one succeeds).",

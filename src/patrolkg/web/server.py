@@ -59,8 +59,10 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        services = getattr(getattr(self.config.app, "state", None), "services", None)
+        if services is not None and services.in_progress is None:
+            services.in_progress = self.server_state.tasks  # a task per request in progress
         if self.already_read is None:
-            services = getattr(getattr(self.config.app, "state", None), "services", None)
             readers = getattr(services, "readers", None)
             if readers is not None and readers.hand_off(self, transport):
                 self.handed_off = True

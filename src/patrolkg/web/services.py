@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ class Executor(Protocol):
     """Runs queries (and stages updates) off the event loop, under the timeout:
     :class:`patrolkg.execution.ThreadExecutor` or :class:`patrolkg.workers.ProcessExecutor`."""
 
-    def answer_now(self, request: QueryRequest) -> QueryResponse | None: ...
+    def answer_now(self, request: QueryRequest, *, alone: bool = False) -> QueryResponse | None: ...
 
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse: ...
 
@@ -32,6 +33,8 @@ class Executor(Protocol):
     def notify_write(self) -> None: ...
 
     def problem(self) -> str | None: ...
+
+    def stats(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
 
@@ -46,6 +49,13 @@ class Services:
     tokens: WriteTokens
     readers: Readers | None = None  # reader processes (patrolkg.web.readers), if any
     compactor: IdleCompactor | None = None  # for a store on disk
+    #: The requests the server has begun and not yet answered (uvicorn's tasks, known
+    #: from its first connection; None under a test client).
+    in_progress: Sized | None = None
+
+    def alone(self) -> bool:
+        """Whether the request being answered is the only one in progress."""
+        return self.in_progress is None or len(self.in_progress) <= 1
 
     @property
     def limits(self) -> Limits:

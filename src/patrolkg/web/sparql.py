@@ -80,7 +80,7 @@ async def _answer(request: Request, operation: Operation) -> Response:
 async def _run(svc: Services, query: QueryRequest, receive: Receive) -> QueryResponse:
     """The executor's answer: made at once for a bounded query, else awaited unless the
     client leaves first."""
-    answer = svc.executor.answer_now(query)
+    answer = svc.executor.answer_now(query, alone=svc.alone())
     if answer is not None:
         return answer
     return await _unless_client_leaves(receive, svc.executor.run(query, inline=False))
