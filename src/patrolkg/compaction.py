@@ -2,7 +2,8 @@
 
 Every commit leaves data that reads consult beside the store's big sorted files until
 the engine merges them (:meth:`patrolkg.store.OxigraphStore.compact`): queries on a
-store that took 30 submissions ran 20-45 % slower than on the same store compacted.
+store that took 30 submissions ran 20-25 % slower in the engine (1.3-1.5× the
+Oxigraph server's time over HTTP) than on the same store compacted.
 :class:`IdleCompactor` compacts the store ``idle_seconds`` after the last write
 (``PATROLKG_COMPACT_AFTER``), or ten times that after the first one not yet compacted
 if writes keep coming, and once ``idle_seconds`` after the server starts, for writes

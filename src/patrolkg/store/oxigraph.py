@@ -131,7 +131,7 @@ class OxigraphStore:
         Each commit leaves the engine's memory or a small file that every later read
         consults beside the big ones, until RocksDB merges them; a range scan merges
         them all on the way. At a million triples, 30 small commits made the workers'
-        queries 20-45 % slower, and this (2.4 s, while reads and writes go on) made
+        queries 20-25 % slower, and this (2.4 s, while reads and writes go on) made
         them as fast as on a freshly loaded store. Nothing to do for a store in memory.
 
         Merging needs room for a copy of what it merges: with less free space than the
