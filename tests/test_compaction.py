@@ -179,6 +179,28 @@ def test_a_compaction_that_failed_on_a_full_disk_does_not_stop_writes(tmp_path: 
             store.close()
 
 
+def test_the_compactor_says_why_it_failed_and_tries_again_later(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", 64) as disk:
+        store = OxigraphStore(disk / "store", min_free_bytes=0)
+        compactor = IdleCompactor(store, 0.2)
+        try:
+            _until(lambda: not compactor._dirty and not compactor.stats()["running"])
+            _base(store)
+            _commits(store, 0, 8, size=200)
+            filler = fill(disk, leave=1024)
+            compactor.wrote()
+            _until(lambda: compactor.failures >= 1)
+            assert "needs up to" in str(compactor.stats()["problem"]) and compactor.pending == 1
+            assert compactor.compactions == 0
+            filler.unlink()
+            _until(lambda: compactor.compactions == 1)  # after twice the pause, by itself
+            assert "problem" not in compactor.stats() and compactor.pending == 0 and compactor.failures == 0
+            assert store.triple_count(G) == 6600
+        finally:
+            compactor.close()
+            store.close()
+
+
 @pytest.mark.slow
 def test_the_server_compacts_after_submissions_and_its_workers_read_the_result(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "store", "--compact-after", "0.5", env={"PATROLKG_WRITE_TOKEN": "erin:" + SECRET}).start()

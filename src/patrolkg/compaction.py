@@ -28,6 +28,8 @@ log = logging.getLogger("patrolkg.store")
 #: While writes keep coming, a store is compacted at the latest this many times
 #: ``idle_seconds`` after the first write that is not compacted yet.
 LATEST_FACTOR = 10
+#: Seconds at most between attempts while compaction keeps failing (a full disk).
+RETRY_CAP = 3600.0
 
 
 class IdleCompactor:
@@ -41,7 +43,7 @@ class IdleCompactor:
     def __init__(self, store: OxigraphStore, idle_seconds: float, *, on_compacted: Callable[[], None] | None = None) -> None:
         self.store, self.idle_seconds = store, idle_seconds
         self.on_compacted = on_compacted or (lambda: None)
-        #: Compactions that merged files, and compactions that failed.
+        #: Compactions that merged files, and failures since the last one that worked.
         self.compactions = self.failures = 0
         #: Seconds the last compaction took.
         self.last_seconds: float | None = None
@@ -107,16 +109,19 @@ class IdleCompactor:
         except StoreError as error:
             self.failures += 1
             self.problem = error.message
-            log.warning("%s; retried once writes pause again (%s)", error.message, error.hint)
-            with self._wake:  # tried again after another pause
-                self._first = self._last = time.monotonic()
+            # Tried again later and later (twice the pause, four times..., at most
+            # RETRY_CAP): a disk that stays full is not told so every pause.
+            delay = min(RETRY_CAP, self.idle_seconds * 2 ** min(self.failures, 20))
+            log.warning("%s; tried again in %.0fs (%s)", error.message, delay + self.idle_seconds, error.hint)
+            with self._wake:
+                self._first = self._last = time.monotonic() + delay
                 self._dirty = True
                 self._pending += pending
             return
         except Exception:  # a bug: logged, and the server goes on uncompacted
             log.exception("compacting the store failed")
             return
-        self.problem = None
+        self.problem, self.failures = None, 0
         if not changed:
             return  # it was compact already
         self.last_seconds = time.perf_counter() - started
