@@ -43,7 +43,7 @@ def _after_writes(after: dict | None, count: int | None) -> list[str]:
         return []
     if after.get("status") == "skipped":
         return ["", f"Queries after the submissions: not measured ({after.get('reason')})."]
-    out = ["", f"Then, on the store that took these {count} commits, short engine-bound queries side by side again (one client, the median): right after the submissions, and once patrolkg had compacted its store by itself (`PATROLKG_COMPACT_AFTER`, 30 s after the last write"
+    out = ["", f"Then, on the store that took these {count} commits, short engine-bound queries side by side again (one client, the median): right after the submissions, and once patrolkg had compacted its store by itself (`PATROLKG_COMPACT_AFTER`, {after.get('compact_after', 30):g} s after the last write"
            + (f"; it took {_s(after['compaction_seconds'])}" if after.get("compaction_seconds") is not None else "") + "). The Oxigraph server's store took no writes.", ""]
     right, compacted = after.get("right_after", {}), after.get("compacted") or {}
     out += ["| query | patrolkg right after | Oxigraph server | ratio | patrolkg compacted | Oxigraph server | ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -269,6 +269,7 @@ def serve_and_query(work: Path, served: dict, mix: list[BenchQuery], manifest: d
             if submissions.get("count"):
                 each = min(AFTER_WRITES_SECONDS, args.phase_seconds, args.compact_after / (len(AFTER_WRITES) + 1))
                 submissions["after"] = measure_after_writes([server for _, server in started], patrolkg, mix, manifest, seconds=each, timeout=args.query_timeout, wait=args.compact_after * 4 + 60)
+                submissions["after"]["compact_after"] = args.compact_after
                 log(f"queries after the submissions: {submissions['after'].get('status')}")
     finally:
         for name, server in started:
