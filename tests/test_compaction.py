@@ -76,7 +76,7 @@ def test_an_in_memory_store_has_nothing_to_compact() -> None:
 def test_the_compactor_compacts_once_writes_pause(tmp_path: Path) -> None:
     store = OxigraphStore(tmp_path / "store")
     compacted = threading.Event()
-    compactor = IdleCompactor(store, 0.3, on_compacted=compacted.set)
+    compactor = IdleCompactor(store, 1.0, on_compacted=compacted.set)  # a pause no loaded machine makes between two commits
     try:
         _until(lambda: compactor.pending == 0 and not compactor.stats()["running"] and compactor._dirty is False)
         assert compactor.compactions == 0, "an empty new store was compact already: nothing to tell the workers"
