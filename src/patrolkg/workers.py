@@ -389,8 +389,6 @@ class ProcessExecutor:
         #: Queries (text, dataset and format) a worker answered within
         #: ``alone_seconds``, with the snapshot it read and the seconds it took.
         self._cheap: dict[QueryRequest, tuple[Path, float]] = {}
-        #: Queries at a worker now.
-        self._at_workers = 0
         #: Seconds spent answering queries here, decayed over ``LOAD_WINDOW`` (as of
         #: ``_load_at``, a ``perf_counter`` time).
         self._load, self._load_at = 0.0, 0.0
@@ -503,7 +501,11 @@ class ProcessExecutor:
             return False
         if known[1] <= self.cheap_seconds:
             return alone or not self._busy()
-        return alone and self._at_workers == 0 and known[1] <= self.alone_seconds
+        return alone and self._workers_idle() and known[1] <= self.alone_seconds
+
+    def _workers_idle(self) -> bool:
+        """Whether no query is at a worker, or waiting for one (every worker is idle)."""
+        return self._idle is None or self._idle.qsize() >= self._size
 
     def _learn(self, request: QueryRequest, checked: CheckedQuery, snapshot: Path, answer: QueryResponse) -> None:
         """Remember what a worker's answer says of its query for next time."""
@@ -535,12 +537,7 @@ class ProcessExecutor:
         self.start()
         assert self._idle is not None
         idle = self._idle
-        self._at_workers += 1
-        try:
-            worker = await idle.get()
-        except BaseException:  # cancelled while waiting for a worker
-            self._at_workers -= 1
-            raise
+        worker = await idle.get()
         healthy = False
         try:
             if not worker.ready:
@@ -562,7 +559,6 @@ class ProcessExecutor:
             log.error("a query worker failed (%r; exit code %s) running: %.300s", error, worker.process.exitcode, getattr(request, "text", request))
             raise StoreError("a query worker died while running the query", hint="retry; if it repeats, the query crashes the engine") from None
         finally:
-            self._at_workers -= 1
             if healthy and not self._too_big(worker):
                 idle.put_nowait(worker)
             else:  # it failed, or is replaced for its memory once it answered
