@@ -80,6 +80,19 @@ def client(bundle_store: Store, settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+def statement_turtle(subject: str, label: str, summary: str, source: str) -> bytes:
+    """A conforming submission: one statement by Koizumi about the tenth patrol, with
+    its ``label`` and ``summary`` (English) and its ``source``."""
+    return f"""@prefix pk: <https://w3id.org/patrolkg/ontology#> .
+<{subject}> a pk:Statement ;
+  <http://www.w3.org/2000/01/rdf-schema#label> "{label}"@en ;
+  pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
+  pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
+  pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
+  pk:summary "{summary}"@en ;
+  <http://purl.org/dc/terms/source> "{source}" .""".encode()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ import httpx
 import pyoxigraph as ox
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, statement_turtle
 from patrolkg.compaction import LATEST_FACTOR, IdleCompactor
 from patrolkg.errors import StoreError
 from patrolkg.store import OxigraphStore
@@ -211,15 +211,8 @@ def test_the_server_compacts_after_submissions_and_its_workers_read_the_result(t
         _until(lambda: not compaction()["running"] and compaction()["pending_commits"] == 0)
         done = int(compaction()["compactions"])  # type: ignore[arg-type]
         for n in range(3):
-            body = f"""@prefix pk: <https://w3id.org/patrolkg/ontology#> .
-<https://w3id.org/patrolkg/id/statement/compaction-{n}> a pk:Statement ;
-  <http://www.w3.org/2000/01/rdf-schema#label> "Statement {n}"@en ;
-  pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
-  pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
-  pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
-  pk:summary "Written before a compaction."@en ;
-  <http://purl.org/dc/terms/source> "test_compaction" ."""
-            written = httpx.post(server.url + "/submissions", content=body.encode(), headers={"Content-Type": "text/turtle", "Authorization": "Bearer " + SECRET}, timeout=60)
+            body = statement_turtle(f"https://w3id.org/patrolkg/id/statement/compaction-{n}", f"Statement {n}", "Written before a compaction.", "test_compaction")
+            written = httpx.post(server.url + "/submissions", content=body, headers={"Content-Type": "text/turtle", "Authorization": "Bearer " + SECRET}, timeout=60)
             assert written.status_code == 201, written.text
         _until(lambda: int(compaction()["compactions"]) > done)  # type: ignore[arg-type]
         assert compaction()["pending_commits"] == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, statement_turtle
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +24,7 @@ TRIPLES_PER_SUBMISSION = 7
 
 
 def statement(n: str) -> bytes:
-    return f"""@prefix pk: <https://w3id.org/patrolkg/ontology#> .
-<https://w3id.org/patrolkg/id/statement/crash-{n}> a pk:Statement ;
-  <http://www.w3.org/2000/01/rdf-schema#label> "Statement {n}"@en ;
-  pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
-  pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
-  pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
-  pk:summary "Submitted while the server may die."@en ;
-  <http://purl.org/dc/terms/source> "test_crash" .""".encode()
+    return statement_turtle(f"https://w3id.org/patrolkg/id/statement/crash-{n}", f"Statement {n}", "Submitted while the server may die.", "test_crash")
 
 
 def _count(url: str, n: str) -> int:

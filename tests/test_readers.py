@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, statement_turtle
 from patrolkg.web.readers import _read_head
 
 SECRET = "d4" * 16
@@ -123,15 +123,8 @@ def test_no_reader_answers_from_before_an_acknowledged_write(server: LiveServer)
     kept = _connections(server, 4)  # some of them a reader's
     for n in range(6):
         subject = f"https://w3id.org/patrolkg/id/statement/readers-{n}"
-        body = f"""@prefix pk: <https://w3id.org/patrolkg/ontology#> .
-<{subject}> a pk:Statement ;
-  <http://www.w3.org/2000/01/rdf-schema#label> "Statement {n}"@en ;
-  pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
-  pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
-  pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
-  pk:summary "Written to test the readers."@en ;
-  <http://purl.org/dc/terms/source> "test_readers" ."""
-        written = httpx.post(server.url + "/submissions", content=body.encode(), headers={"Content-Type": "text/turtle", "Authorization": "Bearer " + SECRET}, timeout=60)
+        body = statement_turtle(subject, f"Statement {n}", "Written to test the readers.", "test_readers")
+        written = httpx.post(server.url + "/submissions", content=body, headers={"Content-Type": "text/turtle", "Authorization": "Bearer " + SECRET}, timeout=60)
         assert written.status_code == 201, written.text
         lookup = f"SELECT ?p ?o WHERE {{ <{subject}> ?p ?o }}"
         for connection in [*kept, *_connections(server, 2)]:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import LiveServer, OxigraphEngine
+from conftest import LiveServer, OxigraphEngine, statement_turtle
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +28,7 @@ SUBMISSIONS_GRAPH = "https://w3id.org/patrolkg/graph/submissions"
 
 
 def statement(key: str, label: str) -> bytes:
-    return f"""@prefix pk: <https://w3id.org/patrolkg/ontology#> .
-<https://w3id.org/patrolkg/id/statement/scale-{key}> a pk:Statement ;
-  <http://www.w3.org/2000/01/rdf-schema#label> "{label}"@en ;
-  pk:speaker <https://w3id.org/patrolkg/id/person/shinjiro-koizumi> ;
-  pk:respondsTo <https://w3id.org/patrolkg/id/event/joint-patrol-10> ;
-  pk:stance <https://w3id.org/patrolkg/id/stance/concern> ;
-  pk:summary "Submitted to one of two servers."@en ;
-  <http://purl.org/dc/terms/source> "test_scale_out" .""".encode()
+    return statement_turtle(f"https://w3id.org/patrolkg/id/statement/scale-{key}", label, "Submitted to one of two servers.", "test_scale_out")
 
 
 def _select(url: str, query: str) -> list[dict[str, str]]:
