@@ -234,7 +234,7 @@ def test_a_query_a_worker_answered_within_alone_seconds_is_answered_here_when_no
         assert executor.answer_now(count, alone=True) is not None, "nothing at the workers any more"
         executor.notify_write()
         assert executor.answer_now(count, alone=True) is None, "after a commit a worker times it again"
-        assert executor.stats() == {"answered_in_server": 2, "answered_by_workers": 1, "workers_replaced": 0}
+        assert executor.stats() == {"answered_in_server": 2, "answered_by_workers": 1, "run_again": 0, "workers_replaced": 0}
 
     try:
         asyncio.run(scenario())
@@ -450,7 +450,8 @@ def test_big_answers_and_errors_cross_the_pipe_under_uvloop(tmp_path: Path) -> N
 
 
 def _spooled(tmp_path: Path) -> list[Path]:
-    return sorted(tmp_path.glob(".store.snapshots/*/spool/*"))
+    """Result files in the spool (each worker writes to a folder of its own there)."""
+    return sorted(path for path in tmp_path.glob(".store.snapshots/*/spool/**/*") if path.is_file())
 
 
 def test_a_large_result_is_spooled_by_the_worker_and_streamed_whole(tmp_path: Path) -> None:
@@ -587,4 +588,83 @@ def test_a_worker_past_its_memory_is_replaced_after_answering(tmp_path: Path) ->
     finally:
         capped.close()
         uncapped.close()
+        store.close()
+
+
+#: About three seconds of the engine's time on the 3,000 triples of ``_filled``.
+LONG = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . FILTER(?x != ?y) }"
+LONG_COUNT = str(3000 * 3000 - 3000)
+
+
+def test_the_workers_of_a_process_are_its_threads_unless_one_each_is_asked_for(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
+    shared = ProcessExecutor(store, Limits(timeout=30.0), workers=3, threads=2, inline_budget=0.0)
+    apart = ProcessExecutor(store, Limits(timeout=30.0), workers=2, threads=1, inline_budget=0.0)
+
+    async def scenario() -> None:
+        for executor, processes in ((shared, 2), (apart, 2)):
+            answers = await asyncio.gather(*(executor.run(count) for _ in range(6)))
+            assert [_count(answer.body) for answer in answers] == ["3000"] * 6
+            assert len(executor.pids()) == processes
+        assert shared.answered_by_workers == apart.answered_by_workers == 6
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        shared.close()
+        apart.close()
+        store.close()
+
+
+def test_a_query_whose_process_another_query_killed_is_run_again_and_answered(tmp_path: Path) -> None:
+    """Two workers in one process: the caller of a runaway query leaves, its process is
+    killed a second later with the other worker's query half done, which is run again
+    in the new process and answered whole."""
+    store = _filled(tmp_path / "store")
+    executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0)
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK {}"))  # the workers are up
+        [first] = executor.pids()
+        runaway = asyncio.create_task(executor.run(QueryRequest(RUNAWAY)))
+        await asyncio.sleep(0.3)
+        long = asyncio.create_task(executor.run(QueryRequest(LONG, accept="text/csv")))
+        await asyncio.sleep(0.3)
+        runaway.cancel()  # its worker is killed after ABANDONED_GRACE_SECONDS, with LONG's
+        with pytest.raises(asyncio.CancelledError):
+            await runaway
+        assert _count((await long).body) == LONG_COUNT
+        assert executor.rerun == 1
+        assert first not in executor.pids() and len(executor.pids()) == 1
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+def test_a_process_past_its_memory_stops_once_its_last_query_is_answered(tmp_path: Path) -> None:
+    store = _filled(tmp_path / "store")
+    executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1)
+    count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK {}"))
+        [first] = executor.pids()  # replaced already (every process holds more than a byte)
+        assert executor.recycled == 1
+        [first] = executor.pids()
+        long = asyncio.create_task(executor.run(QueryRequest(LONG, accept="text/csv")))
+        await asyncio.sleep(0.3)
+        assert _count((await executor.run(count)).body) == "3000"  # its process is replaced...
+        assert executor.recycled == 2 and first not in executor.pids()
+        assert _count((await long).body) == LONG_COUNT  # ...once this is answered
+        assert executor.rerun == 0 and executor.recycled == 2
+        assert len(executor.pids()) == 1
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
         store.close()

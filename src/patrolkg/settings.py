@@ -149,8 +149,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", "PATROLKG_MAX_BODY_BYTES", "--max-body-bytes", "Largest request body accepted, in bytes (413 beyond).", _positive_int, 10 * 1024 * 1024),
     Setting("min_free_bytes", "PATROLKG_MIN_FREE_BYTES", "--min-free-bytes", "Free space, in bytes, the disk of a store on disk must keep: a write that would leave less is refused (503) before it reaches the engine.", _non_negative_int, 64 * 1024 * 1024),
     Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
-    Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Worker processes that run queries on a store on disk (each is killed and replaced when its query times out).", _positive_int, 2),
-    Setting("worker_memory", "PATROLKG_WORKER_MEMORY", "--worker-memory", "Resident memory, in bytes, past which a query worker is replaced once its query is answered (the engine's caches of a store it has read whole, and the heap a large answer left, start afresh). 0: never.", _non_negative_int, 128_000_000),
+    Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Query workers: how many queries on a store on disk run at once, in worker processes (a process is killed and replaced when a query of it times out).", _positive_int, 2),
+    Setting("worker_threads", "PATROLKG_WORKER_THREADS", "--worker-threads", "Query workers to a worker process, as threads reading one engine: a query that reads the whole store fills the engine's caches once per process, not once per worker. When a query kills its process, the others it had run again in another. 1: a process to each worker.", _positive_int, 2),
+    Setting("worker_memory", "PATROLKG_WORKER_MEMORY", "--worker-memory", "Resident memory, in bytes, past which a worker process is replaced once a query of it is answered (the engine's caches of a store it has read whole, and the heap a large answer left, start afresh). 0: never.", _non_negative_int, 128_000_000),
     Setting("inline_budget", "PATROLKG_INLINE_BUDGET", "--inline-budget", "Seconds a query may run in the server process itself, without the hop to a worker process: a bounded query (a lookup, DESCRIBE, a walk out of a named entity), or one that a worker answered since the last commit within 2 ms, or within half this budget while it is the only request in progress; past it, it is stopped and handed to a worker. 0 sends every query to the workers.", _non_negative_float, 0.02),
     Setting("compact_after", "PATROLKG_COMPACT_AFTER", "--compact-after", "Seconds without a write after which the server compacts a store on disk that took writes (at the latest ten times that after the first, if writes keep coming): until then, the files each commit leaves slow queries down. 0: never.", _non_negative_float, 30.0),
     Setting("readers", "PATROLKG_READERS", "--readers", "Reader processes that answer bounded queries by GET /sparql on their share of the connections, from the newest snapshot of a store on disk, and hand every other request back to the server: more cores for lookups. 0: the server answers everything itself.", _non_negative_int, 1),
@@ -180,6 +181,7 @@ class Settings:
     min_free_bytes: int = 64 * 1024 * 1024
     client_timeout: float = 15.0
     query_workers: int = 2
+    worker_threads: int = 2
     worker_memory: int = 128_000_000
     inline_budget: float = 0.02
     compact_after: float = 30.0

@@ -2,8 +2,12 @@
 store on disk.
 
 A query inside the engine cannot be interrupted from another thread, so queries on a
-store on disk run in worker processes, and a worker whose query passes the timeout is
-killed and replaced. SPARQL updates are staged the same way, in a worker of their own.
+store on disk run in worker processes, and a worker process whose query passes the
+timeout is killed and replaced. The workers of one process (two by default) are its
+threads, reading one engine: a query that reads the whole store fills the engine's
+caches once, not once per worker. When a query kills its process, the queries its other
+workers had are run again in another, within their own timeout. SPARQL updates are
+staged the same way, in a worker process of their own.
 Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away, and queries a
 worker has just answered in a millisecond or two on the same data, are answered in the
 server process itself, within a budget of time.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import multiprocessing
@@ -105,6 +110,15 @@ def start_child(process: multiprocessing.process.BaseProcess) -> None:
 
 class _OverBudget(Exception):
     """A query answered in the server ran past the inline budget."""
+
+
+class _RunAgain(Exception):
+    """A query's worker process was killed because of another query of it, after the
+    query had run ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 def execute_within(store: OxigraphStore, request: QueryRequest, limits: Limits, budget: float, overran: dict[str, None], **options: Any) -> QueryResponse | None:
@@ -249,26 +263,36 @@ class StagingRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
-    """A worker: answers (snapshot, request) messages until told to stop; large
-    results go to files in ``spool_dir`` (named after the worker's pid)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # if it was started from a thread
-    opened: str | None = None
-    store: OxigraphStore | None = None
+class _SharedSnapshot:
+    """The snapshot the threads of a worker process read, opened once for all of them:
+    one engine, one set of caches. A thread keeps the store it was given for its query;
+    an older snapshot closes when the last query on it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._opened: tuple[str, OxigraphStore] | None = None
+
+    def store(self, snapshot: str) -> OxigraphStore:
+        with self._lock:
+            if self._opened is None or self._opened[0] != snapshot:
+                self._opened = None  # this process's reference to the old one goes first
+                self._opened = (snapshot, OxigraphStore.read_only(snapshot))
+            return self._opened[1]
+
+
+def _serve(conn: Connection, snapshots: _SharedSnapshot, limits: Limits, spool_dir: str) -> None:
+    """One worker: answers (snapshot, request) messages on ``conn`` until told to stop."""
     conn.send(("ready", None))  # imports are done: the timeout clock may start
     while True:
         try:
             message = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if message is None:
             return
         snapshot, request, checked, row_by_row = message
         try:
-            if snapshot != opened or store is None:
-                store = None  # close the old snapshot before opening the new one
-                store = OxigraphStore.read_only(snapshot)
-                opened = snapshot
+            store = snapshots.store(snapshot)
             if isinstance(request, StagingRequest):
                 from .updates import stage_update
 
@@ -279,18 +303,49 @@ def _worker_main(conn: Connection, limits: Limits, spool_dir: str) -> None:
             conn.send(("error", error))
         except Exception as error:  # a bug: reported to the parent, which logs it
             conn.send(("bug", f"{type(error).__name__}: {error}"))
+        finally:
+            store = None  # type: ignore[assignment]  # (an old snapshot may close)
+
+
+def _worker_main(conns: list[Connection], limits: Limits, spool_dirs: list[str]) -> None:
+    """A worker process: one worker per connection, each a thread (the first this
+    one), all reading one engine; large results go to files in the worker's own
+    directory of ``spool_dirs``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # if it was started from a thread
+    snapshots = _SharedSnapshot()
+    threads = [threading.Thread(target=_serve, args=(conn, snapshots, limits, spool), daemon=True, name=f"patrolkg-worker-{index}") for index, (conn, spool) in enumerate(zip(conns, spool_dirs)) if index]
+    for thread in threads:
+        thread.start()
+    _serve(conns[0], snapshots, limits, spool_dirs[0])
+    for thread in threads:
+        thread.join()
 
 
 @dataclass(eq=False)
-class _Worker:
+class _Process:
+    """A worker process and its workers (:class:`_Worker`, one query each at a time)."""
+
     process: multiprocessing.process.BaseProcess
-    conn: Connection
-    ready: bool = False
+    workers: list[_Worker] = field(default_factory=list)
+    #: Workers of it with a query now.
+    busy: int = 0
+    #: Stopped, or to be stopped once its last query is answered: none of its workers
+    #: takes a new query.
+    retired: bool = False
+    #: Killed by the executor (a query of it timed out or failed): the queries its
+    #: other workers had are run again elsewhere.
+    killed: bool = False
 
     def kill(self) -> None:
+        """Kill the process (a worker of it waiting for an answer then reads the end of
+        its connection, which it closes)."""
+        self.killed = self.retired = True
         self.process.kill()
         self.process.join(5)
-        self.conn.close()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.conn.close()
 
     def resident_bytes(self) -> int | None:
         """The process's resident memory (Linux), or None where it cannot be read."""
@@ -299,6 +354,22 @@ class _Worker:
                 return int(statm.read().split()[1]) * _PAGE
         except (OSError, ValueError, IndexError):
             return None
+
+
+@dataclass(eq=False)
+class _Worker:
+    """One worker: a thread of a worker process, with its connection and the folder
+    its large results go to."""
+
+    host: _Process
+    conn: Connection
+    spool: Path
+    ready: bool = False
+
+    def leftovers(self) -> None:
+        """Delete what it was writing (a query of it that will not be answered)."""
+        for leftover in self.spool.glob("*"):
+            leftover.unlink(missing_ok=True)
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -318,8 +389,9 @@ def _answer(status: str, payload: Any) -> Any:
 
 
 class ProcessExecutor:
-    """Runs each query in one of ``workers`` processes, and stages updates in one more;
-    kills a process at the timeout and starts another.
+    """Runs each query in one of ``workers`` workers, ``threads`` of them to a process,
+    and stages updates in one process more; kills a process at the timeout and starts
+    another (the other queries it had run again, elsewhere).
 
     A bounded query (:mod:`patrolkg.bounded`: it cannot run away) is answered here
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
@@ -337,9 +409,11 @@ class ProcessExecutor:
     engine's writer gave up on (:attr:`QueryResponse.row_by_row`) is remembered too,
     and written row by row at once next time.
 
-    A worker whose resident memory passed ``worker_memory`` bytes once its query was
-    answered is replaced (the engine's caches of a store it has scanned whole, and the
-    heap a large answer left, start afresh); 0: never.
+    A worker process whose resident memory passed ``worker_memory`` bytes once a query of
+    it was answered is replaced (the engine's caches of a store it has scanned whole,
+    and the heap a large answer left, start afresh): its workers take no more queries,
+    as many start in a new process, and it stops once its last query is answered; 0:
+    never.
 
     :param store: the (writable) store on disk that the server commits to.
     """
@@ -350,6 +424,7 @@ class ProcessExecutor:
         limits: Limits,
         *,
         workers: int = 2,
+        threads: int = 2,
         inline_budget: float = 0.02,
         cheap_seconds: float = CHEAP_SECONDS,
         alone_seconds: float | None = None,
@@ -368,8 +443,9 @@ class ProcessExecutor:
         self.spool.mkdir(parents=True, exist_ok=True)
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] | None = None
-        self._size = workers
-        self._all: set[_Worker] = set()
+        self._size, self._threads = workers, max(1, threads)
+        self._all: set[_Process] = set()
+        self._spooled = itertools.count()
         self._closed = False
         self._fallback: ThreadExecutor | None = None
         self.inline_budget = inline_budget
@@ -377,8 +453,9 @@ class ProcessExecutor:
         self.alone_seconds = max(self.cheap_seconds, min(inline_budget * ALONE_SHARE if alone_seconds is None else alone_seconds, inline_budget))
         self.inline_share = inline_share
         self.worker_memory = worker_memory
-        #: Workers replaced for their memory so far; queries answered here, and by workers.
-        self.recycled = self.answered_here = self.answered_by_workers = 0
+        #: Worker processes replaced for their memory so far; queries answered here, by
+        #: workers, and run again because another query killed their worker's process.
+        self.recycled = self.answered_here = self.answered_by_workers = self.rerun = 0
         #: Texts of queries answered here that overran the budget, and of queries whose
         #: answers the engine's writer gave up on (oldest first).
         self._overran: dict[str, None] = {}
@@ -399,42 +476,76 @@ class ProcessExecutor:
 
     # -- processes -------------------------------------------------------------------
 
-    def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(child, self.limits, str(self.spool)), daemon=True, name="patrolkg-worker")
+    def _spawn(self, threads: int) -> _Process:
+        """A new worker process with ``threads`` workers."""
+        pipes = [self._context.Pipe() for _ in range(threads)]
+        spools = [self.spool / f"w{next(self._spooled)}" for _ in range(threads)]
+        for spool in spools:
+            spool.mkdir(parents=True, exist_ok=True)
+        process = self._context.Process(target=_worker_main, args=([child for _, child in pipes], self.limits, [str(spool) for spool in spools]), daemon=True, name="patrolkg-worker")
         start_child(process)
-        child.close()
-        worker = _Worker(process, parent)
-        self._all.add(worker)
-        return worker
+        host = _Process(process)
+        for (parent, child), spool in zip(pipes, spools):
+            child.close()
+            host.workers.append(_Worker(host, parent, spool))
+        self._all.add(host)
+        return host
 
-    def _discard(self, worker: _Worker, *, answered: bool = False) -> None:
-        """Stop ``worker``; unless it ``answered`` (a result it spooled is the answer),
-        delete a result it was writing."""
-        self._all.discard(worker)
-        worker.kill()
-        if not answered:
-            for leftover in self.spool.glob(f"{worker.process.pid}-*"):
-                leftover.unlink(missing_ok=True)
+    def _add_workers(self, count: int) -> None:
+        """Start ``count`` query workers, ``threads`` to a process, and make them idle."""
+        assert self._idle is not None
+        while count > 0:
+            host = self._spawn(min(count, self._threads))
+            count -= len(host.workers)
+            for worker in host.workers:
+                self._idle.put_nowait(worker)
+
+    def _retire(self, host: _Process, *, kill: bool) -> None:
+        """Take ``host``'s workers out of service and start as many in another process;
+        stop it now if it is to be ``kill``-ed or has no query, else once its last query
+        is answered."""
+        if not host.retired:
+            host.retired = True
+            self._all.discard(host)
+            if self._idle is not None:  # its idle workers leave the queue
+                waiting = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
+                for worker in waiting:
+                    if worker.host is not host:
+                        self._idle.put_nowait(worker)
+                if not self._closed:
+                    self._add_workers(len(host.workers))
+        if kill:
+            host.kill()
+        if host.busy == 0:
+            self._stop(host)
+
+    def _stop(self, host: _Process) -> None:
+        """Stop ``host`` once no worker of it has a query."""
+        if not host.killed:
+            host.kill()
+        host.close()
+        for worker in host.workers:
+            with contextlib.suppress(OSError):
+                worker.spool.rmdir()  # once empty: the answers in it have been sent
 
     def start(self) -> None:
         """Start the query workers now rather than at the first query (they import
         patrolkg in the background while the server starts)."""
         if self._idle is None:
             self._idle = asyncio.Queue()
-            for _ in range(self._size):
-                self._idle.put_nowait(self._spawn())
+            self._add_workers(self._size)
 
-    async def _receive(self, worker: _Worker, seconds: float, what: str) -> tuple[str, Any]:
-        """The worker's next message, waited for on the event loop (no thread)."""
+    async def _receive(self, worker: _Worker, seconds: float, what: str, *, limit: float | None = None) -> tuple[str, Any]:
+        """The worker's next message, waited for on the event loop (no thread), for
+        ``seconds`` of the ``limit`` the error names (by default, all of them)."""
         loop = asyncio.get_running_loop()
         readable = loop.create_future()
         fd = worker.conn.fileno()
         loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         try:
-            await asyncio.wait_for(readable, seconds)
+            await asyncio.wait_for(readable, max(seconds, 0.0))
         except asyncio.TimeoutError:
-            raise _timeout(what, seconds) from None
+            raise _timeout(what, seconds if limit is None else limit) from None
         finally:
             loop.remove_reader(fd)
             os.set_blocking(fd, True)  # uvloop's add_reader made it non-blocking; recv needs it blocking
@@ -535,17 +646,43 @@ class ProcessExecutor:
         except StoreError:
             return await self._degraded().run(request, checked)
         self.start()
+        ran = 0.0
+        while True:
+            try:
+                status, payload = await self._at_worker(request, checked, snapshot, self.limits.timeout - ran)
+                break
+            except _RunAgain as again:  # in a new process, for the time it has left
+                self.rerun += 1
+                ran += again.seconds
+                if ran >= self.limits.timeout:
+                    raise _timeout("query", self.limits.timeout) from None
+        if status == "ok":
+            self.answered_by_workers += 1
+            self._learn(request, checked, snapshot, payload)
+        return _answer(status, payload)  # type: ignore[no-any-return]
+
+    async def _at_worker(self, request: QueryRequest, checked: CheckedQuery, snapshot: Path, seconds: float) -> tuple[str, Any]:
+        """The answer of the next idle worker to ``request``, within ``seconds`` of the
+        timeout.
+
+        :raises _RunAgain: its process was killed meanwhile because a query of another
+            of its workers failed, ran too long, or was given up by its caller.
+        """
         assert self._idle is not None
         idle = self._idle
         worker = await idle.get()
+        host = worker.host
+        host.busy += 1
         healthy = False
+        sent: float | None = None  # when the query was sent
         try:
             if not worker.ready:
                 status, _ = await self._receive(worker, START_SECONDS, "start of a query worker")
                 worker.ready = status == "ready"
+            sent = time.monotonic()
             worker.conn.send((str(snapshot), request, checked, self._row_by_row_for(request.text)))
             try:
-                status, payload = await self._receive(worker, self.limits.timeout, "query")
+                status, payload = await self._receive(worker, seconds, "query", limit=self.limits.timeout)
             except asyncio.CancelledError:
                 # Nobody waits for the answer any more: a query about to end may end,
                 # a longer one is stopped with its worker instead of holding it.
@@ -555,35 +692,38 @@ class ProcessExecutor:
                 raise
             healthy = True
         except (EOFError, OSError) as error:
-            worker.process.join(1)
-            log.error("a query worker failed (%r; exit code %s) running: %.300s", error, worker.process.exitcode, getattr(request, "text", request))
+            if host.killed:
+                raise _RunAgain(0.0 if sent is None else time.monotonic() - sent) from None
+            host.process.join(1)
+            log.error("a query worker failed (%r; exit code %s) running: %.300s", error, host.process.exitcode, getattr(request, "text", request))
             raise StoreError("a query worker died while running the query", hint="retry; if it repeats, the query crashes the engine") from None
         finally:
-            if healthy and not self._too_big(worker):
+            host.busy -= 1
+            if not healthy:
+                worker.leftovers()  # (a result it spooled would have been the answer)
+            if host.retired:
+                if host.busy == 0:
+                    self._stop(host)
+            elif healthy and not self._too_big(host):
                 idle.put_nowait(worker)
-            else:  # it failed, or is replaced for its memory once it answered
-                self._discard(worker, answered=healthy)
-                if not self._closed:
-                    idle.put_nowait(self._spawn())
-        if status == "ok":
-            self.answered_by_workers += 1
-            self._learn(request, checked, snapshot, payload)
-        return _answer(status, payload)  # type: ignore[no-any-return]
+            else:  # it failed (its process is killed), or is replaced for its memory
+                self._retire(host, kill=not healthy)
+        return status, payload
 
-    def _too_big(self, worker: _Worker) -> bool:
-        """Whether ``worker`` holds more memory than ``worker_memory`` (it is replaced)."""
+    def _too_big(self, host: _Process) -> bool:
+        """Whether ``host`` holds more memory than ``worker_memory`` (it is replaced)."""
         if not self.worker_memory:
             return False
-        resident = worker.resident_bytes()
+        resident = host.resident_bytes()
         if resident is None or resident <= self.worker_memory:
             return False
         self.recycled += 1
-        log.info("a query worker holding %.0f MB was replaced (PATROLKG_WORKER_MEMORY: %.0f MB)", resident / 1e6, self.worker_memory / 1e6)
+        log.info("a query worker process holding %.0f MB was replaced (PATROLKG_WORKER_MEMORY: %.0f MB)", resident / 1e6, self.worker_memory / 1e6)
         return True
 
     def pids(self) -> list[int]:
         """The process ids of the query workers running now."""
-        return sorted(worker.process.pid for worker in self._all if worker.process.pid is not None)
+        return sorted(host.process.pid for host in self._all if host.process.pid is not None)
 
     def _row_by_row_for(self, text: str) -> bool | None:
         """How a worker is to write the answer (see execute())."""
@@ -624,7 +764,7 @@ class ProcessExecutor:
         except StoreError:
             return stage_update(self.store, update, **options)  # no snapshot: stage here
         with self._stager_lock:
-            worker = self._stager if self._stager is not None else self._spawn()
+            worker = self._stager if self._stager is not None else self._spawn(1).workers[0]
             self._stager = None
             try:
                 if not worker.ready:
@@ -636,10 +776,12 @@ class ProcessExecutor:
                     raise _timeout("update", self.limits.timeout, outcome="; nothing was written")
                 status, payload = worker.conn.recv()
             except (EOFError, OSError):
-                self._discard(worker)
+                self._all.discard(worker.host)
+                self._stop(worker.host)
                 raise StoreError("the update worker died while staging the update; nothing was written", hint="if it repeats, the update crashes the engine") from None
             except BaseException:
-                self._discard(worker)
+                self._all.discard(worker.host)
+                self._stop(worker.host)
                 raise
             self._stager = worker
         return _answer(status, payload)
@@ -656,18 +798,18 @@ class ProcessExecutor:
 
     def stats(self) -> dict[str, int]:
         """Where queries were answered, for ``/health``."""
-        return {"answered_in_server": self.answered_here, "answered_by_workers": self.answered_by_workers, "workers_replaced": self.recycled}
+        return {"answered_in_server": self.answered_here, "answered_by_workers": self.answered_by_workers, "run_again": self.rerun, "workers_replaced": self.recycled}
 
     def close(self) -> None:
         self._closed = True
-        for worker in list(self._all):
-            try:
-                worker.conn.send(None)
-            except OSError:
-                pass
-            worker.process.join(1)
-            if worker.process.is_alive():
-                worker.kill()
+        for host in list(self._all):
+            for worker in host.workers:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+            host.process.join(1)
+            if host.process.is_alive():
+                host.kill()
+            host.close()
         self._all.clear()
         if self._fallback is not None:
             self._fallback.close()

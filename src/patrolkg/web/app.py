@@ -41,7 +41,7 @@ def _executor_for(store: Store, settings: Settings) -> Executor:
     timeout, and which has no snapshots to hand to worker processes)."""
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.max_rows, service_allowlist=settings.service_allowlist)
     if isinstance(store, OxigraphStore) and store.path is not None:
-        return ProcessExecutor(store, limits, workers=settings.query_workers, inline_budget=settings.inline_budget, worker_memory=settings.worker_memory)
+        return ProcessExecutor(store, limits, workers=settings.query_workers, threads=settings.worker_threads, inline_budget=settings.inline_budget, worker_memory=settings.worker_memory)
     return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
 
 

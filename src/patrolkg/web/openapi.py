@@ -171,10 +171,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "queries": {
                 "type": "object",
-                "description": "Queries on a store on disk since the server started: answered by the server itself (bounded ones, and those a worker answered quickly on the same data), by its query workers, and workers replaced for their memory (PATROLKG_WORKER_MEMORY). What reader processes answer is not counted here.",
+                "description": "Queries on a store on disk since the server started: answered by the server itself (bounded ones, and those a worker answered quickly on the same data), by its query workers, queries run again because a query of another worker of the same process killed it (timed out, failed, or its client left), and worker processes replaced for their memory (PATROLKG_WORKER_MEMORY). What reader processes answer is not counted here.",
                 "properties": {
                     "answered_in_server": {"type": "integer", "minimum": 0},
                     "answered_by_workers": {"type": "integer", "minimum": 0},
+                    "run_again": {"type": "integer", "minimum": 0},
                     "workers_replaced": {"type": "integer", "minimum": 0},
                 },
             },
