@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -650,16 +651,24 @@ def test_a_process_past_its_memory_stops_once_its_last_query_is_answered(tmp_pat
     executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1)
     count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
 
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     async def scenario() -> None:
         await executor.run(QueryRequest("ASK {}"))
-        [first] = executor.pids()  # replaced already (every process holds more than a byte)
-        assert executor.recycled == 1
+        assert executor.recycled == 1  # replaced already: every process holds more than a byte
         [first] = executor.pids()
         long = asyncio.create_task(executor.run(QueryRequest(LONG, accept="text/csv")))
         await asyncio.sleep(0.3)
-        assert _count((await executor.run(count)).body) == "3000"  # its process is replaced...
-        assert executor.recycled == 2 and first not in executor.pids()
-        assert _count((await long).body) == LONG_COUNT  # ...once this is answered
+        assert _count((await executor.run(count)).body) == "3000"
+        assert executor.recycled == 2 and first not in executor.pids()  # out of service...
+        assert alive(first)  # ...but still answering LONG
+        assert _count((await long).body) == LONG_COUNT
+        assert not alive(first)  # stopped once it answered
         assert executor.rerun == 0 and executor.recycled == 2
         assert len(executor.pids()) == 1
 

@@ -722,7 +722,7 @@ class ProcessExecutor:
         return True
 
     def pids(self) -> list[int]:
-        """The process ids of the query workers running now."""
+        """The process ids of the worker processes in service now."""
         return sorted(host.process.pid for host in self._all if host.process.pid is not None)
 
     def _row_by_row_for(self, text: str) -> bool | None:
