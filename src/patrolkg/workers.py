@@ -444,6 +444,7 @@ class ProcessExecutor:
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._size, self._threads = workers, max(1, threads)
+        #: Every worker process running, in service or retired but still answering.
         self._all: set[_Process] = set()
         self._spooled = itertools.count()
         self._closed = False
@@ -506,7 +507,6 @@ class ProcessExecutor:
         is answered."""
         if not host.retired:
             host.retired = True
-            self._all.discard(host)
             if self._idle is not None:  # its idle workers leave the queue
                 waiting = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
                 for worker in waiting:
@@ -521,6 +521,7 @@ class ProcessExecutor:
 
     def _stop(self, host: _Process) -> None:
         """Stop ``host`` once no worker of it has a query."""
+        self._all.discard(host)
         if not host.killed:
             host.kill()
         host.close()
@@ -543,7 +544,7 @@ class ProcessExecutor:
         fd = worker.conn.fileno()
         loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         try:
-            await asyncio.wait_for(readable, max(seconds, 0.0))
+            await asyncio.wait_for(readable, seconds)
         except asyncio.TimeoutError:
             raise _timeout(what, seconds if limit is None else limit) from None
         finally:
@@ -615,8 +616,9 @@ class ProcessExecutor:
         return alone and self._workers_idle() and known[1] <= self.alone_seconds
 
     def _workers_idle(self) -> bool:
-        """Whether no query is at a worker, or waiting for one (every worker is idle)."""
-        return self._idle is None or self._idle.qsize() >= self._size
+        """Whether no query is at a worker, or waiting for one (then every worker has one),
+        in service or in a process that is being retired."""
+        return not any(host.busy for host in self._all)
 
     def _learn(self, request: QueryRequest, checked: CheckedQuery, snapshot: Path, answer: QueryResponse) -> None:
         """Remember what a worker's answer says of its query for next time."""
@@ -723,7 +725,7 @@ class ProcessExecutor:
 
     def pids(self) -> list[int]:
         """The process ids of the worker processes in service now."""
-        return sorted(host.process.pid for host in self._all if host.process.pid is not None)
+        return sorted(host.process.pid for host in self._all if not host.retired and host.process.pid is not None)
 
     def _row_by_row_for(self, text: str) -> bool | None:
         """How a worker is to write the answer (see execute())."""
@@ -776,11 +778,9 @@ class ProcessExecutor:
                     raise _timeout("update", self.limits.timeout, outcome="; nothing was written")
                 status, payload = worker.conn.recv()
             except (EOFError, OSError):
-                self._all.discard(worker.host)
                 self._stop(worker.host)
                 raise StoreError("the update worker died while staging the update; nothing was written", hint="if it repeats, the update crashes the engine") from None
             except BaseException:
-                self._all.discard(worker.host)
                 self._stop(worker.host)
                 raise
             self._stager = worker
