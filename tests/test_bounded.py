@@ -7,8 +7,9 @@ from __future__ import annotations
 import pyoxigraph as ox
 import pytest
 
-from patrolkg.bounded import bounded
+from patrolkg.bounded import FEW, Entry, bounded, bounded_by
 from patrolkg.execution import Limits, inspect_query
+from patrolkg.store import OxigraphStore
 
 PK = "PREFIX pk: <https://w3id.org/patrolkg/ontology#>\nPREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
 JAPAN = "<https://w3id.org/patrolkg/id/state/japan>"
@@ -64,6 +65,87 @@ UNBOUNDED = {
     "text that does not tokenize": 'SELECT * WHERE { <http://e/a> ?p "unterminated }',
     "text that is not a query": "hello",
 }
+
+
+ONTOLOGY = "https://w3id.org/patrolkg/ontology#"
+ABOUT, SPEAKER = Entry((ONTOLOGY + "about",), JAPAN[1:-1]), Entry((ONTOLOGY + "speaker",), JAPAN[1:-1])
+
+#: Walks into a named term: bounded while the store holds few triples that match them.
+ENTRIES = {
+    "a walk from a named object": (PK + f"SELECT * WHERE {{ ?s pk:speaker {JAPAN} ; pk:about ?e . ?e rdfs:label ?l }}", [SPEAKER]),
+    "a backward step from a named term": (PK + f"SELECT * WHERE {{ {JAPAN} ^pk:ofState ?post }}", [Entry((ONTOLOGY + "ofState",), JAPAN[1:-1])]),
+    "the members of a class": (PK + "SELECT * WHERE { ?s a pk:Statement ; pk:about ?e }", [Entry(("http://www.w3.org/1999/02/22-rdf-syntax-ns#type",), ONTOLOGY + "Statement")]),
+    "alternatives, and a join of two walks": (PK + f"SELECT * WHERE {{ ?s pk:respondsTo|pk:about {JAPAN} . ?s pk:speaker {JAPAN} }}", [Entry((ONTOLOGY + "respondsTo", ONTOLOGY + "about"), JAPAN[1:-1])]),
+    "a walk in an OPTIONAL": (PK + f"SELECT * WHERE {{ {JAPAN} rdfs:label ?l OPTIONAL {{ ?s pk:about {JAPAN} ; rdfs:label ?l }} }}", [ABOUT]),
+    "no walk needed once the subject is reached": (PK + f"SELECT * WHERE {{ {JAPAN} pk:x ?s . ?s pk:about {JAPAN} }}", []),
+}
+
+#: Walks into a term the reader cannot name for certain, or along no named predicate.
+NO_ENTRY = {
+    "a relative IRI": PK + "SELECT * WHERE { ?s pk:about <id/state/japan> }",
+    "an undeclared prefix": "SELECT * WHERE { ?s pk:about <https://e/x> }",
+    "an escape in a name": PK + "SELECT * WHERE { ?s pk:ab\\.out <https://e/x> }",
+    "a literal": PK + 'SELECT * WHERE { ?s rdfs:label "Japan" }',
+    "any predicate": f"SELECT * WHERE {{ ?s ?p {JAPAN} }}",
+    "a walk into a reached node": PK + f"SELECT * WHERE {{ ?st pk:speaker {JAPAN} ; pk:about ?e . ?other pk:about ?e }}",
+}
+
+
+@pytest.mark.parametrize(("query", "entries"), list(ENTRIES.values()), ids=list(ENTRIES))
+def test_a_walk_into_a_named_term_is_bounded_by_what_the_store_holds(query: str, entries: list[Entry]) -> None:
+    ox.Store().query(query)
+    assert bounded_by(query) == tuple(entries)
+    assert bounded(query, count=lambda entry, limit: FEW // 2 // max(len(entries), 1))
+    assert bounded(query, count=lambda entry, limit: FEW + 1) is (not entries)
+    assert bounded(query) is (not entries), "without a store to count in, a walk into a term is not bounded"
+
+
+@pytest.mark.parametrize("query", list(NO_ENTRY.values()), ids=list(NO_ENTRY))
+def test_a_walk_into_a_term_that_cannot_be_named_for_certain_is_not_bounded(query: str) -> None:
+    assert bounded_by(query) is None
+    assert not bounded(query, count=lambda entry, limit: 0)
+
+
+def test_the_entries_of_a_query_share_one_budget_each_time_it_walks_them() -> None:
+    """A UNION that repeats a walk does its work each time: the query's entries together
+    may match FEW triples, however the work is split between them."""
+    branch = f"{{ ?s pk:about {JAPAN} ; rdfs:label ?l }}"
+    once, thrice = PK + f"SELECT * WHERE {branch}", PK + f"SELECT * WHERE {{ {branch} UNION {branch} UNION {branch} }}"
+    assert bounded_by(thrice) == (ABOUT,) * 3
+    counted: list[int] = []
+
+    def count(entry: Entry, limit: int) -> int:
+        counted.append(limit)
+        return FEW // 2
+
+    assert bounded(once, count=count)
+    assert not bounded(thrice, count=count)
+    assert counted == [FEW, FEW], "each entry is counted once, stopping past the budget"
+    two = PK + f"SELECT * WHERE {{ {{ ?s pk:about {JAPAN} }} UNION {{ ?s pk:speaker {JAPAN} }} }}"
+    assert bounded_by(two) == (ABOUT, SPEAKER)
+    assert bounded(two, count=lambda entry, limit: FEW // 2)
+    assert not bounded(two, count=lambda entry, limit: FEW // 2 + 1)
+
+
+def test_the_store_counts_an_entry_in_every_graph_and_stops_past_the_limit() -> None:
+    store = OxigraphStore(None)
+    about, japan = ox.NamedNode(ABOUT.predicates[0]), ox.NamedNode(ABOUT.term)
+    graphs = [ox.NamedNode("http://e/g1"), ox.NamedNode("http://e/g2")]
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://e/s{i}"), about, japan, graphs[i % 2]) for i in range(FEW))
+    query = inspect_query(PK + f"SELECT * WHERE {{ ?s pk:about {JAPAN} }}", Limits())
+    assert query.bounded and query.entries == (ABOUT,)
+
+    def count(entry: Entry, limit: int) -> int:
+        return store.count_matches(entry.predicates, entry.term, limit)
+
+    assert store.count_matches(ABOUT.predicates, ABOUT.term, FEW) == FEW
+    assert store.count_matches(ABOUT.predicates, ABOUT.term, 10) == 11, "it stops past the limit"
+    assert query.bounded_in(count)
+    store.raw.add(ox.Quad(ox.NamedNode("http://e/more"), about, japan, ox.DefaultGraph()))
+    assert store.count_matches(ABOUT.predicates, ABOUT.term, FEW) == FEW + 1
+    assert not query.bounded_in(count)
+    assert store.count_matches((*ABOUT.predicates, "http://e/other"), "http://e/nothing", 0) == 0
+    assert store.count_matches(ABOUT.predicates, "not an iri>", FEW) == FEW + 1, "a text that is not an IRI is never few"
 
 
 @pytest.mark.parametrize("query", list(BOUNDED.values()), ids=list(BOUNDED))

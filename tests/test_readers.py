@@ -25,6 +25,8 @@ SECRET = "d4" * 16
 TOKEN = {"PATROLKG_WRITE_TOKEN": "erin:" + SECRET}
 JAPAN = "https://w3id.org/patrolkg/id/state/japan"
 LOOKUP = f"SELECT ?p ?o WHERE {{ <{JAPAN}> ?p ?o }}"  # bounded: a reader answers it
+#: A walk into a term with few subjects: bounded on this store, so a reader answers it.
+MEMBERS = "SELECT ?member ?label WHERE { ?member <https://w3id.org/patrolkg/ontology#memberOf> <https://w3id.org/patrolkg/id/org/quad> ; <http://www.w3.org/2000/01/rdf-schema#label> ?label }"
 JSON = "application/sparql-results+json"
 
 
@@ -39,11 +41,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 _CLIENTS: dict[str, httpx.Client] = {}
 
 
+def _client(url: str) -> httpx.Client:
+    """One client per server, on one connection (which, if the server gave it to a
+    reader, came back with the first request and stays with the server)."""
+    return _CLIENTS.setdefault(url, httpx.Client(base_url=url, timeout=30))
+
+
 def _health(url: str) -> dict[str, object]:
-    """``/health``, asked on one connection per server (which, if the server gave it to
-    a reader, came back with the first request and stays with the server)."""
-    client = _CLIENTS.setdefault(url, httpx.Client(base_url=url, timeout=30))
-    return client.get("/health").json()  # type: ignore[no-any-return]
+    return _client(url).get("/health").json()  # type: ignore[no-any-return]
 
 
 def _readers(url: str) -> dict[str, int | list[int]]:
@@ -96,6 +101,8 @@ def _reference(server: LiveServer, query: str) -> list[tuple[str, ...]]:
 def test_a_reader_answers_lookups_as_the_server_and_hands_the_rest_back(server: LiveServer) -> None:
     expected = _reference(server, LOOKUP)
     assert ("https://w3id.org/patrolkg/ontology#memberOf", "https://w3id.org/patrolkg/id/org/quad") in expected
+    members = _reference(server, MEMBERS)
+    assert (JAPAN, "Japan") in members
     before = _readers(server.url)
     connections = _connections(server, 6)
     for connection in connections:
@@ -103,10 +110,11 @@ def test_a_reader_answers_lookups_as_the_server_and_hands_the_rest_back(server: 
         assert response.status == 200
         assert (response.getheader("Content-Type"), response.getheader("Vary")) == (JSON, "Accept")
         assert _rows(response.body) == expected  # type: ignore[attr-defined]
+        assert _rows(_get(connection, MEMBERS).body) == members  # type: ignore[attr-defined]
     middle = _readers(server.url)
     taken = int(middle["connections"]) - int(before["connections"])  # type: ignore[arg-type]
     assert taken >= 2, "every other new connection goes to the reader"
-    assert middle["handed_back"] == before["handed_back"], "the reader answered its lookups itself"
+    assert middle["handed_back"] == before["handed_back"], "the reader answered its lookups and walks itself"
     for connection in connections:
         # A request a reader does not take (another route, a query that is not bounded,
         # an error) goes back to the server, and the connection with it.
@@ -140,7 +148,9 @@ def test_after_a_commit_a_readers_connections_wait_for_the_new_snapshot_and_stay
     before = _readers(server.url)
     # An update through the server: a commit the readers' snapshot does not hold.
     update = "INSERT DATA { GRAPH <http://example.org/test-readers> { <https://w3id.org/patrolkg/id/state/japan> <http://www.w3.org/2000/01/rdf-schema#comment> \"seen by readers\"@en } }"
-    written = httpx.post(server.url + "/update", data={"update": update}, headers={"Authorization": "Bearer " + SECRET}, timeout=60)
+    # (Sent on the connection /health was read on, which stays with the server: a new
+    # one could go to a reader, which would hand it back.)
+    written = _client(server.url).post("/update", data={"update": update}, headers={"Authorization": "Bearer " + SECRET})
     assert written.status_code in (200, 204), written.text
     for connection in connections:
         rows = _rows(_get(connection, LOOKUP).body)  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ import pyoxigraph as ox
 import pytest
 from fastapi.testclient import TestClient
 
+from patrolkg.bounded import FEW
 from patrolkg.errors import ConfigError, NotAcceptable, QuerySyntaxError, QueryTimeout
 from patrolkg.execution import Limits, QueryRequest
 from patrolkg.settings import Settings
@@ -103,6 +104,47 @@ def test_a_bounded_query_is_answered_by_the_server_while_every_worker_is_busy(tm
         assert sorted(again.body.decode().splitlines()[1:]) == ["7", "new"], "it reads the store as committed"
         with pytest.raises(QueryTimeout):
             await heavy
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
+def test_a_walk_into_a_term_is_answered_by_the_server_only_while_the_term_has_few_subjects(tmp_path: Path) -> None:
+    """``?m <has> <term>`` is bounded by how many triples match it, counted in the store
+    before it runs: FEW or fewer, the server answers it while the worker is busy;
+    more, and once a commit makes more, it waits for a worker."""
+    store = _filled(tmp_path / "store")
+    has, graph = ox.NamedNode("http://example.org/has"), ox.NamedNode("http://example.org/g")
+    small, big = ox.NamedNode("http://example.org/small"), ox.NamedNode("http://example.org/big")
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/{i}"), has, small, graph) for i in range(FEW))
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/{i}"), has, big, graph) for i in range(FEW + 1))
+    executor = ProcessExecutor(store, Limits(timeout=2.0), workers=1)
+
+    def members(term: str) -> QueryRequest:
+        return QueryRequest(f"PREFIX e: <http://example.org/> SELECT ?m ?o WHERE {{ ?m e:has e:{term} . OPTIONAL {{ ?m e:p ?o }} }}", accept="text/csv")
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK { ?s ?p ?o }"))  # the worker is up
+        heavy = asyncio.ensure_future(executor.run(QueryRequest(HEAVY)))
+        await asyncio.sleep(0.2)  # ... and busy with the heavy query
+        answered_here = executor.answered_here
+        answer = executor.answer_now(members("small"))
+        assert answer is not None and len(answer.body.decode().splitlines()) == FEW + 1
+        assert "http://example.org/7,7" in answer.body.decode().splitlines()
+        assert executor.answered_here == answered_here + 1
+        assert executor.answer_now(members("big")) is None, "more than FEW subjects: a worker's"
+        waiting = asyncio.ensure_future(executor.run(members("big"), inline=False))
+        await asyncio.sleep(0.2)
+        assert not waiting.done(), "it waits for the busy worker"
+        with pytest.raises(QueryTimeout):
+            await heavy
+        assert len((await waiting).body.decode().splitlines()) == FEW + 2
+        store.raw.add(ox.Quad(ox.NamedNode("http://example.org/one-more"), has, small, graph))
+        executor.notify_write()
+        assert executor.answer_now(members("small")) is None, "counted on the data as it is now"
 
     try:
         asyncio.run(scenario())

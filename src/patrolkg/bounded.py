@@ -10,16 +10,27 @@ pattern must be one of
 - a *step*: a named predicate out of a subject the walk has reached (``?e rdfs:label
   ?l`` once ``?e`` is reached: each has few).
 
-Walking into a node (``?x pk:about ?e``: every statement about an event) or along any
-predicate out of a reached node could cover a large part of the graph; and the engine
-may do such work without writing a row (a FILTER, or a step that matches nothing, can
-drop every row), so the budget the server gives a query, checked as its answer is
-written, would not stop it. Measured at a million triples: a walk from the 7,020
-statements with one stance, four steps each, whose FILTER drops every row, takes
-180 ms. So none of these is bounded: starting from a named object, a scan of a
-predicate or a class, a cartesian product of unrelated parts, paths of any length,
-aggregates, sorts, sub-queries, ``VALUES``, ``BIND``, ``MINUS``, ``EXISTS`` and
-``SERVICE``. What is left: entity lookups, DESCRIBE, and walks out of named entities.
+- an *entry*, where no anchor or step is left: a walk into a named term along named
+  predicates (``?st pk:about <event>``, ``?x a pk:Alliance``). How many subjects it
+  reaches depends on the data, so it is bounded only while the store holds at most
+  :data:`FEW` triples that match the query's entries together (each as often as the
+  query walks it: a UNION of the same walk repeated costs each time): :func:`bounded_by`
+  lists the entries a query needs, and whoever runs it counts them in the store first
+  (:func:`within`; a count stops past what is left: 60-120 µs at a million triples).
+
+Walking into a reached node (``?x pk:about ?e``: every statement about each event
+reached) or along any predicate out of a reached node could cover a large part of the
+graph; and the engine may do such work without writing a row (a FILTER, or a step that
+matches nothing, can drop every row), so the budget the server gives a query, checked
+as its answer is written, would not stop it. Measured at a million triples: a walk
+from the 7,020 statements with one stance, four steps each, whose FILTER drops every
+row, takes 180 ms; from the 256 statements in one post, 4.9 ms. So none of
+these is bounded: entries into terms with more than :data:`FEW` subjects (a class
+with many members, a state every statement is made for), a scan of a predicate or a
+class, a cartesian product of unrelated parts, paths of any length, aggregates, sorts,
+sub-queries, ``VALUES``, ``BIND``, ``MINUS``, ``EXISTS`` and ``SERVICE``. What is left:
+entity lookups, DESCRIBE, walks out of named entities, and walks into entities with
+few neighbours on the way in.
 
 It is read from the tokens (:mod:`patrolkg.sparql_lexer`), conservatively: whatever is
 not listed here makes a query unbounded, and an unbounded query is simply answered by
@@ -32,6 +43,8 @@ a worker.
   ``FILTER`` expressions without a group inside, and ``OPTIONAL``, ``UNION`` and
   ``GRAPH`` groups of the same kind, whose anchors and steps may start from what the
   group around them has reached.
+- An entry's predicates and term must be absolute IRIs, or prefixed names the query
+  declares, without escapes: a term the reader cannot name for certain makes no entry.
 
 >>> bounded("SELECT ?p ?o WHERE { <https://w3id.org/patrolkg/id/state/japan> ?p ?o }")
 True
@@ -41,34 +54,81 @@ False
 False
 >>> bounded("SELECT ?s WHERE { ?s <http://e/speaker> <http://e/someone> }")
 False
+>>> bounded_by("SELECT ?s WHERE { ?s <http://e/speaker> <http://e/someone> }")
+(Entry(predicates=('http://e/speaker',), term='http://e/someone'),)
+>>> bounded("SELECT ?s WHERE { ?s <http://e/speaker> <http://e/someone> }", count=lambda entry, limit: 3)
+True
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .sparql_lexer import BNODE, IRI, LANGTAG, NUMBER, PNAME, PUNCT, STRING, VAR, WORD, Token, tokenize
 
-__all__ = ["bounded", "bounded_tokens"]
+__all__ = ["FEW", "Entry", "bounded", "bounded_by", "bounded_tokens", "within"]
+
+#: The most triples the entries of one query may match in the store together for it
+#: to be bounded.
+FEW = 256
+
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def bounded(text: str) -> bool:
-    """Whether the query ``text`` is bounded (see the module); False for text that does
-    not tokenize."""
+@dataclass(frozen=True)
+class Entry:
+    """A walk into a named term: the subjects of triples with one of ``predicates`` and
+    the object ``term`` (IRIs, all)."""
+
+    predicates: tuple[str, ...]
+    term: str
+
+
+def bounded(text: str, count: Callable[[Entry, int], int] | None = None) -> bool:
+    """Whether the query ``text`` is bounded (see the module) on the data ``count``
+    counts in (see :func:`within`; without it, as for a store not at hand, a query that
+    needs an entry is not); False for text that does not tokenize."""
+    entries = bounded_by(text)
+    return entries is not None and (not entries or (count is not None and within(entries, count)))
+
+
+def within(entries: Sequence[Entry], count: Callable[[Entry, int], int], budget: int = FEW) -> bool:
+    """Whether ``entries`` (each as often as the query walks it) match at most
+    ``budget`` triples together. ``count(entry, limit)`` counts an entry's matches in
+    the store, and may stop counting past ``limit``."""
+    left, counted = budget, {}
+    for entry in entries:
+        if entry not in counted:
+            counted[entry] = count(entry, left)
+        left -= counted[entry]
+        if left < 0:
+            return False
+    return True
+
+
+def bounded_by(text: str) -> tuple[Entry, ...] | None:
+    """The entries the query ``text`` is bounded by, once for each time it walks one
+    (none, for a walk out of named terms), or None if it is not bounded whatever the
+    store holds."""
     try:
         return bounded_tokens(list(tokenize(text)))
     except Exception:  # noqa: BLE001 - not tokenizable: the worker's engine reports it
-        return False
+        return None
 
 
-def bounded_tokens(tokens: Sequence[Token]) -> bool:
-    """:func:`bounded`, for tokens already read."""
+def bounded_tokens(tokens: Sequence[Token]) -> tuple[Entry, ...] | None:
+    """:func:`bounded_by`, for tokens already read."""
     try:
         group = _Reader(tokens).query()
     except _Unbounded:
-        return False
-    return group is None or _anchored(group, frozenset())
+        return None
+    entries: list[Entry] = []
+    if group is None or _anchored(group, frozenset(), entries):
+        return tuple(entries)
+    return None
 
 
 class _Unbounded(Exception):
@@ -83,6 +143,9 @@ class _Pattern:
     subject: str | None
     object: str | None
     predicate_variable: str | None = None
+    #: The walk into the named object, when the subject is a variable and the
+    #: predicates and the object can be named.
+    entry: Entry | None = None
 
     @property
     def named_predicate(self) -> bool:
@@ -111,6 +174,7 @@ class _Reader:
 
     def __init__(self, tokens: Sequence[Token]) -> None:
         self.tokens, self.at = tokens, 0
+        self.prefixes: dict[str, str] = {}
 
     # -- tokens ----------------------------------------------------------------------
 
@@ -149,9 +213,12 @@ class _Reader:
 
     def query(self) -> _Group | None:
         while keyword := self.word("BASE", "PREFIX"):
-            if keyword == "PREFIX" and not self.expect(PNAME).text.endswith(":"):
+            prefix = self.expect(PNAME).text if keyword == "PREFIX" else None
+            if prefix is not None and not prefix.endswith(":"):
                 raise _Unbounded()
-            self.expect(IRI)
+            iri = self.expect(IRI)
+            if prefix is not None:
+                self.prefixes[prefix] = iri.text[1:-1]
         form = self.word("SELECT", "ASK", "DESCRIBE")
         if form == "SELECT":
             self.word("DISTINCT", "REDUCED")
@@ -236,17 +303,20 @@ class _Reader:
         """A subject and its predicate-object list, as patterns of ``group``."""
         subject = self.term()
         while True:
-            predicate_variable, inverse = None, False
+            predicate_variable, inverse, predicates = None, False, ()
             if self._next_is(VAR):
                 predicate_variable = "?" + self.take().text[1:]
             else:
-                inverse = self.path()
+                inverse, predicates = self.path()
             while True:
                 obj = self.term()
-                ends = [_variable(subject), _variable(obj)]
+                ends = [subject, obj]
                 if inverse:
                     ends.reverse()
-                group.patterns.append(_Pattern(ends[0], ends[1], predicate_variable))
+                entry = None
+                if predicate_variable is None and _variable(ends[0]) is not None and _variable(ends[1]) is None:
+                    entry = self.entry(predicates, ends[1])
+                group.patterns.append(_Pattern(_variable(ends[0]), _variable(ends[1]), predicate_variable, entry))
                 if not self.punct(","):
                     break
             if not self.punct(";"):
@@ -256,21 +326,45 @@ class _Reader:
             if self._next_is_punct(".") or self._next_is_punct("}"):
                 return
 
-    def path(self) -> bool:
+    def path(self) -> tuple[bool, tuple[Token, ...]]:
         """A named predicate: an IRI, ``a``, or alternatives ``p|q``, all forwards or
-        all backwards (``^p``). Whether it walks backwards. Sequences, paths of any
-        length, ``?``, ``!`` and brackets are not taken."""
-        directions = set()
+        all backwards (``^p``). Whether it walks backwards, and its predicates.
+        Sequences, paths of any length, ``?``, ``!`` and brackets are not taken."""
+        directions, steps = set(), []
         while True:
             directions.add(self.punct("^"))
             step = self.take()
             if not (step.kind in (IRI, PNAME) or (step.kind == WORD and step.text == "a")):
                 raise _Unbounded()
+            steps.append(step)
             if not self.punct("|"):
                 break
         if len(directions) > 1:
             raise _Unbounded()
-        return directions.pop()
+        return directions.pop(), tuple(steps)
+
+    def entry(self, predicates: Sequence[Token], term: Token) -> Entry | None:
+        """The entry into ``term`` along ``predicates``, or None if one of them cannot
+        be named for certain (a literal, a relative IRI, an escape)."""
+        iris = tuple(self.iri(token) for token in predicates)
+        target = self.iri(term)
+        if target is None or None in iris:
+            return None
+        return Entry(iris, target)  # type: ignore[arg-type]
+
+    def iri(self, token: Token) -> str | None:
+        if token.kind == WORD and token.text == "a":
+            return _RDF_TYPE
+        if "\\" in token.text:
+            return None
+        if token.kind == IRI:
+            iri = token.text[1:-1]
+            return iri if _ABSOLUTE.match(iri) else None
+        if token.kind == PNAME:
+            prefix, _, local = token.text.partition(":")
+            namespace = self.prefixes.get(prefix + ":")
+            return None if namespace is None or not _ABSOLUTE.match(namespace) else namespace + local
+        return None
 
     def term(self) -> Token:
         """A subject or object: an IRI, a variable, a blank node label or a literal (a
@@ -294,14 +388,18 @@ def _variable(token: Token) -> str | None:
     return token.text if token.kind in (VAR, BNODE) else None
 
 
-def _walk(patterns: list[_Pattern], reached: set[str]) -> bool:
+def _walk(patterns: list[_Pattern], reached: set[str], entries: list[Entry]) -> bool:
     """Whether every pattern is an anchor or a step from what is ``reached`` (which
-    grows with the walk)."""
+    grows with the walk), or, where neither is left, an entry (added to ``entries``)."""
     left = list(patterns)
     while left:
         walked = [p for p in left if _anchor(p) or (p.named_predicate and p.subject in reached)]
         if not walked:
-            return False
+            entry = next((p for p in left if p.entry is not None), None)
+            if entry is None:
+                return False
+            entries.append(entry.entry)  # type: ignore[arg-type]
+            walked = [entry]
         for pattern in walked:
             reached |= pattern.variables
             left.remove(pattern)
@@ -325,13 +423,14 @@ def _components(patterns: list[_Pattern]) -> list[frozenset[str]]:
     return components
 
 
-def _anchored(group: _Group, around: frozenset[str]) -> bool:
-    """Whether ``group`` is bounded, given the variables reached ``around`` it."""
+def _anchored(group: _Group, around: frozenset[str], entries: list[Entry]) -> bool:
+    """Whether ``group`` is bounded, given the variables reached ``around`` it and the
+    ``entries`` it adds to."""
     reached = set(around)
-    if not _walk(group.patterns, reached):
+    if not _walk(group.patterns, reached, entries):
         return False
     loose = [c for c in _components(group.patterns) if not c & around]
     if len(loose) > (0 if around else 1):
         return False  # unrelated parts: their product
     known = frozenset(reached)
-    return all(_anchored(inner, known) for alternatives in group.inner for inner in alternatives)
+    return all(_anchored(inner, known, entries) for alternatives in group.inner for inner in alternatives)

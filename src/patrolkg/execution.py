@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
-from .bounded import bounded_tokens
+from .bounded import Entry, bounded_tokens, within
 from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, ServiceFailed, StoreError
 from .namespaces import PREFIXES
 from .negotiation import choose
@@ -104,7 +104,8 @@ class Limits:
 @dataclass(frozen=True)
 class CheckedQuery:
     """What :func:`inspect_query` found: the SERVICE endpoints a query calls (all
-    allow-listed), whether it is bounded (:mod:`patrolkg.bounded`), and whether the
+    allow-listed), whether it is bounded (:mod:`patrolkg.bounded`) provided its
+    ``entries`` match few triples in the store (:meth:`bounded_in`), and whether the
     engine computes its whole result before the first row (a top-level ORDER BY or
     GROUP BY) with no LIMIT to bound it (``limit``: the top-level LIMIT, if any)."""
 
@@ -112,6 +113,12 @@ class CheckedQuery:
     bounded: bool
     sorted: bool = False
     limit: int | None = None
+    entries: tuple[Entry, ...] = ()
+
+    def bounded_in(self, count: Callable[[Entry, int], int]) -> bool:
+        """Whether the query is bounded on the data ``count`` counts in (see
+        :func:`patrolkg.bounded.within`)."""
+        return self.bounded and (not self.entries or within(self.entries, count))
 
     def whole_before_first_row(self, max_rows: int) -> bool:
         """Whether a result too large for the engine's writer would only be found out
@@ -147,7 +154,8 @@ def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
     for index, word in enumerate(words[:-1]):
         if word == "LIMIT" and top[index + 1].kind == NUMBER and top[index + 1].text.isdigit():
             limit = int(top[index + 1].text)
-    return CheckedQuery(endpoints, not endpoints and bounded_tokens(scan.tokens), "ORDER" in words or "GROUP" in words, limit)
+    entries = None if endpoints else bounded_tokens(scan.tokens)
+    return CheckedQuery(endpoints, entries is not None, "ORDER" in words or "GROUP" in words, limit, entries or ())
 
 
 _inspect_cached = functools.lru_cache(maxsize=1024)(_inspect)

@@ -8,7 +8,8 @@ threads, reading one engine: a query that reads the whole store fills the engine
 caches once, not once per worker. When a query kills its process, the queries its other
 workers had are run again in another, within their own timeout. SPARQL updates are
 staged the same way, in a worker process of their own.
-Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away, and queries a
+Only bounded queries (:mod:`patrolkg.bounded`), which cannot run away on the data
+the store holds, and queries a
 worker has just answered in a millisecond or two on the same data, are answered in the
 server process itself, within a budget of time.
 
@@ -45,7 +46,7 @@ from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, Thread
 from .results import NATIVE_BYTES
 from .store.oxigraph import OxigraphStore
 
-__all__ = ["SnapshotPublisher", "ProcessExecutor", "StagingRequest", "execute_within", "start_child"]
+__all__ = ["bounded_in", "SnapshotPublisher", "ProcessExecutor", "StagingRequest", "execute_within", "start_child"]
 
 log = logging.getLogger("patrolkg.workers")
 
@@ -119,6 +120,13 @@ class _RunAgain(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(seconds)
         self.seconds = seconds
+
+
+def bounded_in(store: OxigraphStore, checked: CheckedQuery) -> bool:
+    """Whether the query ``checked`` is bounded on the data ``store`` holds: the walks
+    into named terms it needs match at most :data:`patrolkg.bounded.FEW` triples
+    together."""
+    return checked.bounded_in(lambda entry, limit: store.count_matches(entry.predicates, entry.term, limit))
 
 
 def execute_within(store: OxigraphStore, request: QueryRequest, limits: Limits, budget: float, overran: dict[str, None], **options: Any) -> QueryResponse | None:
@@ -393,7 +401,8 @@ class ProcessExecutor:
     and stages updates in one process more; kills a process at the timeout and starts
     another (the other queries it had run again, elsewhere).
 
-    A bounded query (:mod:`patrolkg.bounded`: it cannot run away) is answered here
+    A bounded query (:mod:`patrolkg.bounded`: it cannot run away on the data the store
+    holds, :func:`bounded_in`) is answered here
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
     So is a query that a worker answered within ``cheap_seconds`` on the snapshot that
     is still the newest (no commit since): on the same data it does the same work;
@@ -591,7 +600,7 @@ class ProcessExecutor:
         return self._answer_now(request, checked, alone)
 
     def _answer_now(self, request: QueryRequest, checked: CheckedQuery, alone: bool = False) -> QueryResponse | None:
-        if self.inline_budget > 0 and request.text not in self._overran and (checked.bounded or self._affordable(request, alone)):
+        if self.inline_budget > 0 and request.text not in self._overran and (self._affordable(request, alone) or bounded_in(self.store, checked)):
             return self._answer_here(request, checked)
         return None
 

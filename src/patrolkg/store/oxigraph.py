@@ -27,6 +27,8 @@ _PATH = re.compile(r"(?<![\w<])/[^\s:;,'\"]+")
 
 # How many triples go into one INSERT DATA chunk of an atomic replacement.
 _INSERT_CHUNK = 50_000
+#: An IRI that can be written between angle brackets in a query as it is.
+_IRI_TEXT = re.compile(r'[^\x00-\x20<>"{}|^`\\]+')
 
 
 class OxigraphStore:
@@ -278,6 +280,20 @@ class OxigraphStore:
             raise syntax_error(exc) from None
         except OSError as exc:
             raise StoreError(f"cannot read the store: {exc}") from None
+
+    def count_matches(self, predicates: Sequence[str], term: str, limit: int) -> int:
+        """How many triples, in all graphs together, have one of ``predicates`` (IRIs)
+        and the object ``term`` (an IRI), counted in the engine up to ``limit + 1``;
+        ``limit + 1`` for a text that is not an IRI."""
+        if not all(_IRI_TEXT.fullmatch(iri) for iri in (*predicates, term)):
+            return limit + 1
+        path = "|".join(f"<{iri}>" for iri in predicates)
+        query = f"SELECT (COUNT(*) AS ?n) WHERE {{ {{ SELECT ?s WHERE {{ ?s {path} <{term}> }} LIMIT {max(limit, 0) + 1} }} }}"
+        try:
+            solution = next(iter(self._engine().query(query, use_default_graph_as_union=True)))
+        except (SyntaxError, OSError):
+            return limit + 1
+        return int(solution[0].value)
 
     def graph_names(self) -> list[str]:
         names = (g for g in self._engine().named_graphs() if isinstance(g, ox.NamedNode))

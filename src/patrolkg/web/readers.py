@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PatrolkgError, StoreError
 from ..execution import Limits, inspect_query
-from ..workers import execute_within, start_child
+from ..workers import bounded_in, execute_within, start_child
 from .query_request import answer_headers, query_in_url
 
 if TYPE_CHECKING:
@@ -429,9 +429,9 @@ class _Reader:
         settings = self.settings
         try:
             request = query_in_url(head.target[len(_SPARQL_TARGET):], head.accept, settings.base_iri)
-            if request is None or request.text in self.overran or not inspect_query(request.text, settings.limits).bounded:
-                return None
             assert self.store is not None  # fresh() said so
+            if request is None or request.text in self.overran or not bounded_in(self.store, inspect_query(request.text, settings.limits)):
+                return None
             result = execute_within(self.store, request, settings.limits, settings.inline_budget, self.overran)
         except PatrolkgError:
             return None  # the server answers it in its error shape
