@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, statement_turtle
-from patrolkg.web.readers import _read_head
+from patrolkg.web.plain_get import read_head
 
 SECRET = "d4" * 16
 TOKEN = {"PATROLKG_WRITE_TOKEN": "erin:" + SECRET}
@@ -248,4 +248,4 @@ HOST = b"Host: x\r\n"
     ],
 )
 def test_a_reader_takes_only_plain_gets_of_sparql(head: bytes, taken: bool) -> None:
-    assert (_read_head(head) is not None) is taken
+    assert (read_head(head) is not None) is taken

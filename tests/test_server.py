@@ -1,14 +1,24 @@
-"""How ``patrolkg serve`` runs its process: the malloc arena cap."""
+"""How ``patrolkg serve`` runs its process: the malloc arena cap, and plain GETs of
+queries answered on their connection before uvicorn reads them."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import platform
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+import uvicorn
+from uvicorn.server import ServerState
 
-from patrolkg.web.server import MALLOC_ARENAS, limit_malloc_arenas
+from patrolkg.settings import Settings
+from patrolkg.store import OxigraphStore
+from patrolkg.web.app import create_app
+from patrolkg.web.server import MALLOC_ARENAS, GuardedProtocol, guarded_protocol, limit_malloc_arenas
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 
@@ -52,3 +62,74 @@ def test_the_cap_keeps_threads_to_two_malloc_arenas() -> None:
 def test_malloc_arena_max_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False
+
+
+LOOKUP = "SELECT ?p ?o WHERE { <https://w3id.org/patrolkg/id/state/japan> ?p ?o }"
+SCAN = "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1"  # not bounded: a worker's, until it is known to be cheap
+
+
+def _get(query: str, *headers: str) -> bytes:
+    lines = [f"GET /sparql?{urlencode({'query': query})} HTTP/1.1", "Host: test", "Accept: application/sparql-results+json", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    writer.write(request)
+    await writer.drain()
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).decode("latin-1").split("\r\n")
+    headers = dict((name.lower(), value.strip()) for name, _, value in (line.partition(":") for line in head[1:] if line))
+    return int(head[0].split()[1]), headers, await reader.readexactly(int(headers["content-length"]))
+
+
+def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tmp_path: Path) -> None:
+    """A plain GET that the executor answers at once never reaches uvicorn's request
+    cycle (none is made on the connection); the same request with a header that keeps
+    it off that path gets the app's answer, equal but for the date; errors, and queries
+    that need a worker, go to the app on the same connection."""
+    store = OxigraphStore(tmp_path / "store")
+    app = create_app(Settings.from_env({}, readers="0"), store=store, seed=True)
+    config = uvicorn.Config(app, http=guarded_protocol(5.0), log_level="warning", loop="asyncio")
+    config.load()
+    state = ServerState()
+    connections: list[GuardedProtocol] = []
+
+    def protocol() -> GuardedProtocol:
+        made = config.http_protocol_class(config=config, server_state=state, app_state={})
+        connections.append(made)  # type: ignore[arg-type]
+        return made  # type: ignore[return-value]
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            status, headers, body = await _exchange(reader, writer, _get(LOOKUP))
+            (connection,) = connections
+            assert status == 200 and connection.cycle is None, "answered before uvicorn read a request"
+            assert ["https://w3id.org/patrolkg/ontology#memberOf", "https://w3id.org/patrolkg/id/org/quad"] in [
+                [row["p"]["value"], row["o"]["value"]] for row in json.loads(body)["results"]["bindings"]
+            ]
+            app_status, app_headers, app_body = await _exchange(reader, writer, _get(LOOKUP, "Content-Length: 0"))
+            cycle = connection.cycle
+            assert cycle is not None, "a GET with a body goes to the app"
+            assert (app_status, app_body) == (status, body)
+            assert {k: v for k, v in app_headers.items() if k != "date"} == {k: v for k, v in headers.items() if k != "date"}
+            assert (await _exchange(reader, writer, _get(LOOKUP)))[2] == body and connection.cycle is cycle, "and the next plain GET does not"
+
+            status, headers, body = await _exchange(reader, writer, _get("SELECT ?s WHERE { ?s "))
+            assert status == 400 and json.loads(body)["error"]["code"] == "query_syntax_error"
+            assert connection.cycle is not cycle, "an error is the app's"
+            cycle = connection.cycle
+            status, headers, body = await _exchange(reader, writer, _get(SCAN))
+            assert status == 200 and connection.cycle is not cycle, "a query that needs a worker is the app's"
+            cycle = connection.cycle
+            again = await _exchange(reader, writer, _get(SCAN))
+            assert again[2] == body and connection.cycle is cycle, "then known to take under 2 ms: answered on the connection"
+
+            status, headers, _ = await _exchange(reader, writer, _get(LOOKUP, "Connection: close"))
+            assert (status, headers.get("connection")) == (200, "close")
+            assert await asyncio.wait_for(reader.read(), 10) == b"", "and closed"
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())

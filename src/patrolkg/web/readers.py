@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PatrolkgError, StoreError
 from ..execution import Limits, inspect_query
 from ..workers import bounded_in, execute_within, start_child
-from .query_request import answer_headers, query_in_url
+from .plain_get import HEAD_BYTES, SPARQL_TARGET, Head, read_head, response
+from .query_request import query_in_url
 
 if TYPE_CHECKING:
     from ..store.oxigraph import OxigraphStore
@@ -55,8 +56,6 @@ log = logging.getLogger("patrolkg.web.readers")
 #: Largest message on a reader's socket pair: a request's head (at most HEAD_BYTES,
 #: plus what came with it) handed back.
 MESSAGE_BYTES = 1 << 20
-#: A request head longer than this is handed back unread (the server refuses it).
-HEAD_BYTES = 64 * 1024
 #: Seconds an idle keep-alive connection stays open (uvicorn's default, as the server).
 KEEP_ALIVE_SECONDS = 5.0
 #: After a commit, a reader's requests wait this long at most for a newer snapshot
@@ -274,44 +273,6 @@ class Readers:
 # --- the reader's side ----------------------------------------------------------------
 
 
-_STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
-_SPARQL_TARGET = b"/sparql?"
-_NOT_OURS = frozenset({b"origin", b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
-#: A header name as RFC 9110 allows it (a token).
-_HEADER_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-@dataclass(frozen=True)
-class _Head:
-    target: bytes
-    accept: str | None
-    close: bool
-
-
-def _read_head(head: bytes) -> _Head | None:
-    """A ``GET /sparql?...`` request head a reader may answer; None for any other (it
-    goes back to the server, which answers it, errors included)."""
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[0] != b"GET" or parts[2] != b"HTTP/1.1" or not parts[1].startswith(_SPARQL_TARGET) or b"#" in parts[1]:
-        return None
-    accept, close, host = None, False, False
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not _HEADER_NAME.fullmatch(name) or b"\0" in value:
-            return None  # malformed, or a folded line: the server answers (400)
-        name, value = name.lower(), value.strip()
-        if name in _NOT_OURS:
-            return None
-        if name == b"accept" and accept is None:
-            accept = value.decode("latin-1")
-        elif name == b"connection":
-            close = b"close" in value.lower()
-        elif name == b"host":
-            host = True
-    return _Head(parts[1], accept, close) if host else None
-
-
 class _Reader:
     """What a reader process knows: the snapshot it reads and how to answer from it."""
 
@@ -326,7 +287,7 @@ class _Reader:
         self.done: asyncio.Future[None] = loop.create_future()
         self.overran: dict[str, None] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
-        self._date = (0, b"")
+        self._date: tuple[int, list[tuple[bytes, bytes]]] = (0, [])
         self._access = logging.getLogger("uvicorn.access") if settings.access_log else None
 
     # -- the socket pair -------------------------------------------------------------
@@ -423,12 +384,12 @@ class _Reader:
 
     # -- answers ---------------------------------------------------------------------
 
-    def answer(self, head: _Head) -> bytes | None:
+    def answer(self, head: Head) -> bytes | None:
         """The whole HTTP response to ``head`` (call when :meth:`fresh`), or None: the
         server must answer it."""
         settings = self.settings
         try:
-            request = query_in_url(head.target[len(_SPARQL_TARGET):], head.accept, settings.base_iri)
+            request = query_in_url(head.target[len(SPARQL_TARGET):], head.accept, settings.base_iri)
             assert self.store is not None  # fresh() said so
             if request is None or request.text in self.overran or not bounded_in(self.store, inspect_query(request.text, settings.limits)):
                 return None
@@ -440,18 +401,13 @@ class _Reader:
             return None
         if result is None or result.body_file is not None:
             return None
-        headers = answer_headers(result, max_rows=settings.limits.max_rows, vary_origin=settings.vary_origin)
-        lines = [_STATUS_LINE, self._date_line(), b"server: uvicorn\r\n", b"content-length: %d\r\n" % len(result.body)]
-        lines += [f"{name.lower()}: {value}\r\n".encode("latin-1") for name, value in headers.items()]
-        if head.close:
-            lines.append(b"connection: close\r\n")
-        lines += [b"\r\n", result.body]
-        return b"".join(lines)
+        return response(result, head, max_rows=settings.limits.max_rows, vary_origin=settings.vary_origin, server_headers=self._server_headers())
 
-    def _date_line(self) -> bytes:
+    def _server_headers(self) -> list[tuple[bytes, bytes]]:
+        """Date and Server, as uvicorn sends them."""
         now = int(time.time())
         if self._date[0] != now:
-            self._date = (now, b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n")
+            self._date = (now, [(b"date", formatdate(now, usegmt=True).encode()), (b"server", b"uvicorn")])
         return self._date[1]
 
     def logged(self, peer: Any, target: bytes) -> None:
@@ -505,7 +461,7 @@ class _ReaderProtocol(asyncio.Protocol):
                 if len(self.buffer) > HEAD_BYTES:
                     self._hand_back()
                 return
-            head = _read_head(self.buffer[: end + 4])
+            head = read_head(self.buffer[: end + 4])
             fresh = self.reader.fresh() if head is not None else None
             if fresh is False:  # a commit came: wait for the snapshot that holds it
                 self.transport.pause_reading()

@@ -6,6 +6,11 @@ connection, and a file descriptor, forever. :class:`GuardedProtocol` gives each
 connection ``PATROLKG_CLIENT_TIMEOUT`` seconds to send a request's headers (from the
 moment it opens, or from the previous response), and as long again for each pause
 while it sends the body; past that, the connection is closed.
+
+A plain ``GET /sparql?query=...`` that the executor answers at once (a bounded query,
+or one known to be cheap) is answered on the connection itself, before uvicorn parses
+it (:mod:`patrolkg.web.plain_get`); every other request, and one whose answer needs a
+worker, goes to the app as it came.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import os
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..errors import PatrolkgError
+from .plain_get import HEAD_BYTES, SPARQL_TARGET, read_head, response
+from .query_request import query_in_url
 
 __all__ = ["GuardedProtocol", "guarded_protocol", "limit_malloc_arenas", "new_event_loop", "run", "MALLOC_ARENAS"]
 
@@ -36,6 +45,10 @@ class GuardedProtocol(HttpToolsProtocol):
     #: What a reader read from a connection it handed back (None: a new connection).
     already_read: bytes | None = None
     handed_off = False
+    #: Whether uvicorn's parser is inside a request (it has begun and not completed one).
+    _reading = False
+    #: Whether the uvicorn in use has the parts the plain GET path relies on.
+    _plain = all(hasattr(HttpToolsProtocol, name) for name in ("_unset_keepalive_if_required", "on_response_complete", "on_message_begin"))
 
     def sibling(self, already_read: bytes) -> GuardedProtocol:
         """A protocol of this server for a connection a reader handed back."""
@@ -78,6 +91,49 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if not self._answered_plainly(data):
+            super().data_received(data)
+
+    def _answered_plainly(self, data: bytes) -> bool:
+        """Answer ``data`` on the connection if it is one whole plain GET of a query
+        (:mod:`patrolkg.web.plain_get`) that nothing precedes on this connection and
+        that the executor answers at once; False, having sent nothing, for any other."""
+        end = len(data) - 4
+        if not self._plain or self._reading or end < 0 or len(data) > HEAD_BYTES or data.find(b"\r\n\r\n") != end:
+            return False
+        cycle, flow = getattr(self, "cycle", None), getattr(self, "flow", None)  # the request before, if any
+        if (cycle is not None and not cycle.response_complete) or getattr(self, "pipeline", True) or self.root_path:
+            return False
+        if flow is None or flow.write_paused:  # the client is not reading: the app waits for it
+            return False
+        services = getattr(getattr(self.config.app, "state", None), "services", None)
+        head = read_head(data)
+        if services is None or head is None:
+            return False
+        try:
+            request = query_in_url(head.target[len(SPARQL_TARGET):], head.accept, services.settings.base_iri)
+            # Not alone: what other connections have sent is not read yet, so whether this
+            # request is the only one in progress is for the app to tell.
+            answer = None if request is None else services.executor.answer_now(request, alone=False)
+        except PatrolkgError:
+            return False  # the app answers it in its error shape
+        if answer is None or answer.body_file is not None:
+            return False
+        self._unset_keepalive_if_required()
+        self._disarm()
+        self.transport.write(response(answer, head, max_rows=services.limits.max_rows, vary_origin="*" not in services.settings.cors_origins, server_headers=self.server_state.default_headers))
+        if self.access_log:
+            self.access_logger.info('%s - "GET %s HTTP/1.1" %d', "%s:%d" % self.client if self.client else "", head.target.decode("latin-1"), 200)
+        if head.close:
+            self.transport.close()
+        self.on_response_complete()
+        return True
+
+    def on_message_begin(self) -> None:
+        self._reading = True
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
         self._arm()  # now for the body: each pause may last as long
         super().on_headers_complete()
@@ -88,6 +144,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()  # the app has the request; its answer may take what it takes
+        self._reading = False
         super().on_message_complete()
 
     def on_response_complete(self) -> None:

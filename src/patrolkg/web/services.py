@@ -56,7 +56,6 @@ class Services:
     def alone(self) -> bool:
         """Whether the request being answered is the only one in progress."""
         return self.in_progress is None or len(self.in_progress) <= 1
-
     @property
     def limits(self) -> Limits:
         s = self.settings
