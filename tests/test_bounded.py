@@ -84,6 +84,8 @@ ENTRIES = {
 NO_ENTRY = {
     "a relative IRI": PK + "SELECT * WHERE { ?s pk:about <id/state/japan> }",
     "an undeclared prefix": "SELECT * WHERE { ?s pk:about <https://e/x> }",
+    "a prefix declared twice": PK + "PREFIX pk: <https://e/other#> SELECT * WHERE { ?s pk:about <https://e/x> }",
+    "a prefix with an escape": "PREFIX pk: <https://e/\\u0023> SELECT * WHERE { ?s pk:about <https://e/x> }",
     "an escape in a name": PK + "SELECT * WHERE { ?s pk:ab\\.out <https://e/x> }",
     "a literal": PK + 'SELECT * WHERE { ?s rdfs:label "Japan" }',
     "any predicate": f"SELECT * WHERE {{ ?s ?p {JAPAN} }}",

@@ -103,6 +103,7 @@ def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tm
             server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
             reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
             status, headers, body = await _exchange(reader, writer, _get(LOOKUP))
+            lookup_body = body
             (connection,) = connections
             assert status == 200 and connection.cycle is None, "answered before uvicorn read a request"
             assert ["https://w3id.org/patrolkg/ontology#memberOf", "https://w3id.org/patrolkg/id/org/quad"] in [
@@ -124,6 +125,11 @@ def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tm
             cycle = connection.cycle
             again = await _exchange(reader, writer, _get(SCAN))
             assert again[2] == body and connection.cycle is cycle, "then known to take under 2 ms: answered on the connection"
+
+            cycle = connection.cycle
+            writer.write(_get(LOOKUP) + _get(SCAN))  # pipelined: both come in one read
+            first, second = await _exchange(reader, writer, b""), await _exchange(reader, writer, b"")
+            assert (first[2], second[2]) == (lookup_body, again[2]) and connection.cycle is not cycle, "the app's, in order"
 
             status, headers, _ = await _exchange(reader, writer, _get(LOOKUP, "Connection: close"))
             assert (status, headers.get("connection")) == (200, "close")

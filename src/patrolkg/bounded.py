@@ -174,7 +174,7 @@ class _Reader:
 
     def __init__(self, tokens: Sequence[Token]) -> None:
         self.tokens, self.at = tokens, 0
-        self.prefixes: dict[str, str] = {}
+        self.prefixes: dict[str, str] = {}  # "" for one that cannot be named for certain
 
     # -- tokens ----------------------------------------------------------------------
 
@@ -216,9 +216,10 @@ class _Reader:
             prefix = self.expect(PNAME).text if keyword == "PREFIX" else None
             if prefix is not None and not prefix.endswith(":"):
                 raise _Unbounded()
-            iri = self.expect(IRI)
+            iri = self.expect(IRI).text[1:-1]
             if prefix is not None:
-                self.prefixes[prefix] = iri.text[1:-1]
+                # Declared twice, or with an escape: no entry names it (see iri()).
+                self.prefixes[prefix] = "" if prefix in self.prefixes or "\\" in iri else iri
         form = self.word("SELECT", "ASK", "DESCRIBE")
         if form == "SELECT":
             self.word("DISTINCT", "REDUCED")
@@ -362,8 +363,8 @@ class _Reader:
             return iri if _ABSOLUTE.match(iri) else None
         if token.kind == PNAME:
             prefix, _, local = token.text.partition(":")
-            namespace = self.prefixes.get(prefix + ":")
-            return None if namespace is None or not _ABSOLUTE.match(namespace) else namespace + local
+            namespace = self.prefixes.get(prefix + ":", "")
+            return namespace + local if _ABSOLUTE.match(namespace) else None
         return None
 
     def term(self) -> Token:

@@ -30,7 +30,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import socket
 import time

@@ -105,7 +105,7 @@ class GuardedProtocol(HttpToolsProtocol):
         cycle, flow = getattr(self, "cycle", None), getattr(self, "flow", None)  # the request before, if any
         if (cycle is not None and not cycle.response_complete) or getattr(self, "pipeline", True) or self.root_path:
             return False
-        if flow is None or flow.write_paused:  # the client is not reading: the app waits for it
+        if flow is None or flow.write_paused or self.transport.is_closing():  # the client is not reading: the app waits for it
             return False
         services = getattr(getattr(self.config.app, "state", None), "services", None)
         head = read_head(data)
