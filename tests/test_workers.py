@@ -236,6 +236,7 @@ def test_queries_that_were_not_cheap_or_call_other_endpoints_stay_with_the_worke
 
 
 def test_cheap_queries_go_to_the_workers_while_the_server_is_busy_but_bounded_ones_do_not(tmp_path: Path) -> None:
+    """Bounded queries are always answered here, but walks into a term only as cheap ones are."""
     store = _filled(tmp_path / "store", size=10)
     # inline_share=0: any time spent answering here lately counts as busy.
     executor = ProcessExecutor(store, Limits(timeout=5.0), workers=1, cheap_seconds=1.0, inline_share=0.0)
@@ -249,6 +250,11 @@ def test_cheap_queries_go_to_the_workers_while_the_server_is_busy_but_bounded_on
         assert _count((await executor.run(count)).body) == "10"
         lookup = executor.answer_now(QueryRequest(LOOKUP, accept="text/csv"))
         assert lookup is not None and lookup.body.decode().splitlines() == ["o", "7"], "bounded queries are always answered here"
+        # ... but for walks into a term, whose work depends on how many subjects it has:
+        # those are answered here as cheap ones are, while the server is idle or alone.
+        walk = QueryRequest("SELECT ?s WHERE { ?s <http://example.org/p> <http://example.org/nothing> }", accept="text/csv")
+        assert executor.answer_now(walk) is None, "a busy server leaves it to the workers"
+        assert executor.answer_now(walk, alone=True) is not None, "unless its client is alone"
 
     try:
         asyncio.run(scenario())

@@ -402,7 +402,8 @@ class ProcessExecutor:
     another (the other queries it had run again, elsewhere).
 
     A bounded query (:mod:`patrolkg.bounded`: it cannot run away on the data the store
-    holds, :func:`bounded_in`) is answered here
+    holds, :func:`bounded_in`; one that walks into named terms only while the server is
+    not busy, as a cheap query below) is answered here
     instead, on the event loop, from the store itself: no hop to a worker, no thread.
     So is a query that a worker answered within ``cheap_seconds`` on the snapshot that
     is still the newest (no commit since): on the same data it does the same work;
@@ -600,9 +601,18 @@ class ProcessExecutor:
         return self._answer_now(request, checked, alone)
 
     def _answer_now(self, request: QueryRequest, checked: CheckedQuery, alone: bool = False) -> QueryResponse | None:
-        if self.inline_budget > 0 and request.text not in self._overran and (self._affordable(request, alone) or bounded_in(self.store, checked)):
+        if self.inline_budget > 0 and request.text not in self._overran and (self._affordable(request, alone) or self._bounded_here(checked, alone)):
             return self._answer_here(request, checked)
         return None
+
+    def _bounded_here(self, checked: CheckedQuery, alone: bool) -> bool:
+        """Whether a bounded query is to be answered here: always, unless it walks into
+        named terms (up to :data:`patrolkg.bounded.FEW` starts, a few ms); such a query only while the
+        server was not busy lately or has nothing else in progress, as a cheap one,
+        for under many clients the server's one core would answer little else."""
+        if not checked.bounded or (checked.entries and not alone and self._busy()):
+            return False
+        return bounded_in(self.store, checked)
 
     def _recent_load(self, now: float) -> float:
         return self._load * math.exp((self._load_at - now) / LOAD_WINDOW)
