@@ -118,6 +118,8 @@ class GuardedProtocol(HttpToolsProtocol):
             answer = None if request is None else services.executor.answer_now(request, alone=False)
         except PatrolkgError:
             return False  # the app answers it in its error shape
+        except Exception:  # noqa: BLE001 - a bug: the app meets it again, answers 500 and logs it
+            return False
         if answer is None or answer.body_file is not None:
             return False
         self._unset_keepalive_if_required()
