@@ -477,6 +477,10 @@ class ProcessExecutor:
         #: Queries (text, dataset and format) a worker answered within
         #: ``alone_seconds``, with the snapshot it read and the seconds it took.
         self._cheap: dict[QueryRequest, tuple[Path, float]] = {}
+        #: The last count of a query's walks into terms: its text, the commits the store
+        #: had, and whether they were few (a plain GET the server did not answer on its
+        #: connection asks again from the app at once).
+        self._counted: tuple[str, int, bool] | None = None
         #: Seconds spent answering queries here, decayed over ``LOAD_WINDOW`` (as of
         #: ``_load_at``, a ``perf_counter`` time).
         self._load, self._load_at = 0.0, 0.0
@@ -601,18 +605,23 @@ class ProcessExecutor:
         return self._answer_now(request, checked, alone)
 
     def _answer_now(self, request: QueryRequest, checked: CheckedQuery, alone: bool = False) -> QueryResponse | None:
-        if self.inline_budget > 0 and request.text not in self._overran and (self._affordable(request, alone) or self._bounded_here(checked, alone)):
+        if self.inline_budget > 0 and request.text not in self._overran and (self._affordable(request, alone) or self._bounded_here(request.text, checked, alone)):
             return self._answer_here(request, checked)
         return None
 
-    def _bounded_here(self, checked: CheckedQuery, alone: bool) -> bool:
+    def _bounded_here(self, text: str, checked: CheckedQuery, alone: bool) -> bool:
         """Whether a bounded query is to be answered here: always, unless it walks into
         named terms (up to :data:`patrolkg.bounded.FEW` starts, a few ms); such a query only while the
         server was not busy lately or has nothing else in progress, as a cheap one,
         for under many clients the server's one core would answer little else."""
         if not checked.bounded or (checked.entries and not alone and self._busy()):
             return False
-        return bounded_in(self.store, checked)
+        if not checked.entries:
+            return True
+        commits = self.publisher.commits.value
+        if self._counted is None or self._counted[:2] != (text, commits):
+            self._counted = (text, commits, bounded_in(self.store, checked))
+        return self._counted[2]
 
     def _recent_load(self, now: float) -> float:
         return self._load * math.exp((self._load_at - now) / LOAD_WINDOW)
