@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import platform
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 import uvicorn
+from uvicorn.logging import AccessFormatter
 from uvicorn.server import ServerState
 
 from patrolkg.settings import Settings
@@ -139,3 +141,52 @@ def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tm
             await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+class _Lines(logging.Handler):
+    """Formats each record as uvicorn's access log does; what fails to format is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+        self.lines: list[str] = []
+        self.failures: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception as error:  # noqa: BLE001 - what logging would print to stderr
+            self.failures.append(error)
+
+
+def test_a_plain_get_is_logged_as_uvicorn_logs_a_request_to_the_app(tmp_path: Path) -> None:
+    """With the access log on (``patrolkg serve``'s default), a plain GET answered on its
+    connection is one line in uvicorn's own format, as the same request answered by
+    the app is: not a logging error with a traceback for every request."""
+    store = OxigraphStore(tmp_path / "store")
+    app = create_app(Settings.from_env({}, readers="0"), store=store, seed=True)
+    config = uvicorn.Config(app, http=guarded_protocol(5.0), log_level="info", loop="asyncio")
+    config.load()
+    lines = _Lines()
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(lines)
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            server = await asyncio.get_running_loop().create_server(lambda: config.http_protocol_class(config=config, server_state=ServerState(), app_state={}), "127.0.0.1", 0)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            assert (await _exchange(reader, writer, _get(LOOKUP)))[0] == 200
+            assert (await _exchange(reader, writer, _get(LOOKUP, "Content-Length: 0")))[0] == 200  # the app's
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        access.removeHandler(lines)
+    assert lines.failures == []
+    target = f"/sparql?{urlencode({'query': LOOKUP})}"
+    plain, by_app = lines.lines
+    assert plain.endswith(f' - "GET {target} HTTP/1.1" 200 OK') and plain.startswith("127.0.0.1:")
+    assert by_app.partition(" - ")[2] == plain.partition(" - ")[2]

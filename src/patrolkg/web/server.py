@@ -126,7 +126,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         self.transport.write(response(answer, head, max_rows=services.limits.max_rows, vary_origin="*" not in services.settings.cors_origins, server_headers=self.server_state.default_headers))
         if self.access_log:
-            self.access_logger.info('%s - "GET %s HTTP/1.1" %d', "%s:%d" % self.client if self.client else "", head.target.decode("latin-1"), 200)
+            # uvicorn's access formatter reads these five arguments, as uvicorn passes them.
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', "%s:%d" % self.client if self.client else "", "GET", head.target.decode("latin-1"), "1.1", 200)
         if head.close:
             self.transport.close()
         self.on_response_complete()
