@@ -131,29 +131,26 @@ def bounded_tokens(tokens: Sequence[Token]) -> tuple[Entry, ...] | None:
     return None
 
 
+#: What the reader sees past the last token.
+_END = Token("END", "", -1, 0, False)
+
+
 class _Unbounded(Exception):
     """Raised as soon as the reader meets what it does not accept."""
 
 
-@dataclass(frozen=True)
 class _Pattern:
     """A triple pattern as the walk sees it: its subject, object and predicate (a
-    variable's name, or None for a named term)."""
+    variable's name, or None for a named term), the variables among them, and the walk
+    into the named object (``entry``), when the subject is a variable and the
+    predicates and the object can be named."""
 
-    subject: str | None
-    object: str | None
-    predicate_variable: str | None = None
-    #: The walk into the named object, when the subject is a variable and the
-    #: predicates and the object can be named.
-    entry: Entry | None = None
+    __slots__ = ("subject", "object", "named_predicate", "variables", "entry")
 
-    @property
-    def named_predicate(self) -> bool:
-        return self.predicate_variable is None
-
-    @property
-    def variables(self) -> frozenset[str]:
-        return frozenset(v for v in (self.subject, self.object, self.predicate_variable) if v is not None)
+    def __init__(self, subject: str | None, object: str | None, predicate_variable: str | None = None, entry: Entry | None = None) -> None:
+        self.subject, self.object, self.entry = subject, object, entry
+        self.named_predicate = predicate_variable is None
+        self.variables = frozenset(v for v in (subject, object, predicate_variable) if v is not None)
 
 
 @dataclass
@@ -173,32 +170,35 @@ class _Reader:
     """A recursive-descent reader of the bounded subset of SPARQL's grammar."""
 
     def __init__(self, tokens: Sequence[Token]) -> None:
-        self.tokens, self.at = tokens, 0
+        # The tokens end with one that no rule takes, so that looking ahead needs no
+        # test for the end (it is read as the reader reads what it does not accept).
+        self.tokens, self.at = [*tokens, _END], 0
         self.prefixes: dict[str, str] = {}  # "" for one that cannot be named for certain
 
     # -- tokens ----------------------------------------------------------------------
 
     def peek(self) -> Token | None:
-        return self.tokens[self.at] if self.at < len(self.tokens) else None
+        token = self.tokens[self.at]
+        return None if token is _END else token
 
     def take(self) -> Token:
-        token = self.peek()
-        if token is None:
+        token = self.tokens[self.at]
+        if token is _END:
             raise _Unbounded()
         self.at += 1
         return token
 
     def word(self, *words: str) -> str | None:
         """The next token's keyword if it is one of ``words`` (it is then taken)."""
-        token = self.peek()
-        if token is not None and token.kind == WORD and token.text.upper() in words:
+        token = self.tokens[self.at]
+        if token.kind == WORD and (word := token.text.upper()) in words:
             self.at += 1
-            return token.text.upper()
+            return word
         return None
 
     def punct(self, text: str) -> bool:
-        token = self.peek()
-        if token is not None and token.kind == PUNCT and token.text == text:
+        token = self.tokens[self.at]
+        if token.text == text and token.kind == PUNCT:
             self.at += 1
             return True
         return False
@@ -249,35 +249,42 @@ class _Reader:
         return group
 
     def _next_is(self, *kinds: str) -> bool:
-        token = self.peek()
-        return token is not None and token.kind in kinds
+        return self.tokens[self.at].kind in kinds
 
     def _next_is_punct(self, text: str) -> bool:
-        token = self.peek()
-        return token is not None and token.kind == PUNCT and token.text == text
+        token = self.tokens[self.at]
+        return token.text == text and token.kind == PUNCT
 
     def group(self) -> _Group:
         if not self.punct("{"):
             raise _Unbounded()
         group = _Group()
-        while not self.punct("}"):
-            if self.punct("."):
+        tokens = self.tokens
+        while True:
+            kind, text = tokens[self.at][:2]  # (read once; the end is no token a rule takes)
+            if kind == PUNCT and text in ("}", "."):
+                self.at += 1
+                if text == "}":
+                    return group
                 continue
-            if self.word("OPTIONAL"):
+            keyword = text.upper() if kind == WORD else ""
+            if keyword == "OPTIONAL":
+                self.at += 1
                 group.inner.append([self.group()])
-            elif self.word("GRAPH"):
+            elif keyword == "GRAPH":
+                self.at += 1
                 self.expect(VAR, IRI, PNAME)
                 group.inner.append([self.group()])
-            elif self.word("FILTER"):
+            elif keyword == "FILTER":
+                self.at += 1
                 self.constraint()
-            elif self._next_is_punct("{"):
+            elif kind == PUNCT and text == "{":
                 alternatives = [self.group()]
                 while self.word("UNION"):
                     alternatives.append(self.group())
                 group.inner.append(alternatives)
             else:
                 self.triples(group)
-        return group
 
     def constraint(self) -> None:
         """Skip a FILTER's expression: a bracketed one or a call; nothing inside may
@@ -311,13 +318,12 @@ class _Reader:
                 inverse, predicates = self.path()
             while True:
                 obj = self.term()
-                ends = [subject, obj]
-                if inverse:
-                    ends.reverse()
+                start, end = (obj, subject) if inverse else (subject, obj)
+                start_variable, end_variable = _variable(start), _variable(end)
                 entry = None
-                if predicate_variable is None and _variable(ends[0]) is not None and _variable(ends[1]) is None:
-                    entry = self.entry(predicates, ends[1])
-                group.patterns.append(_Pattern(_variable(ends[0]), _variable(ends[1]), predicate_variable, entry))
+                if predicate_variable is None and start_variable is not None and end_variable is None:
+                    entry = self.entry(predicates, end)
+                group.patterns.append(_Pattern(start_variable, end_variable, predicate_variable, entry))
                 if not self.punct(","):
                     break
             if not self.punct(";"):
@@ -368,15 +374,11 @@ class _Reader:
         return None
 
     def term(self) -> Token:
-        """A subject or object: an IRI, a variable, a blank node label or a literal (a
-        variable's token keeps its ``?``/``$``; the literal's whole form is taken)."""
+        """A subject or object: an IRI, a variable, a blank node label or a literal (the
+        literal's whole form is taken; ``true`` and ``false`` are literals)."""
         token = self.take()
-        if token.kind == WORD and token.text.upper() in _BOOLEANS:
-            return token._replace(kind=NUMBER)
-        if token.kind not in _SUBJECT_OR_OBJECT:
+        if token.kind not in _SUBJECT_OR_OBJECT and not (token.kind == WORD and token.text.upper() in _BOOLEANS):
             raise _Unbounded()
-        if token.kind == VAR:
-            return token._replace(text="?" + token.text[1:])
         if token.kind == STRING:
             if self._next_is(LANGTAG):
                 self.take()
@@ -386,7 +388,10 @@ class _Reader:
 
 
 def _variable(token: Token) -> str | None:
-    return token.text if token.kind in (VAR, BNODE) else None
+    """A variable's name (``?x`` for ``$x`` too) or a blank node's label; None for a term."""
+    if token.kind == VAR:
+        return "?" + token.text[1:]
+    return token.text if token.kind == BNODE else None
 
 
 def _walk(patterns: list[_Pattern], reached: set[str], entries: list[Entry]) -> bool:

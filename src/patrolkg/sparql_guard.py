@@ -86,34 +86,37 @@ def scan_sparql(text: str, *, what: str = "query") -> Scan:
     in_prologue = True
     expecting_target = False
     tokens = scan.tokens
+    pattern_tokens = 0
     for token in tokenize(text, max_depth=MAX_NESTING):
         tokens.append(token)
-        if not token.data:
-            scan.pattern_tokens += 1
+        kind, token_text, _, depth, data = token
+        if not data:
+            pattern_tokens += 1
         if in_prologue and not _in_prologue(token):
             in_prologue = False
-            scan.first_keyword = token.text.upper() if token.kind == WORD else ""
-        if token.kind == IRI and prev is not None:
-            _declaration(scan, prev, prev2, token)
-        declaring = token.kind == PNAME and token.text.endswith(":") and prev is not None and prev.text.upper() == "PREFIX"
+            scan.first_keyword = token_text.upper() if kind == WORD else ""
         if expecting_target:
-            if token.kind == WORD and token.text.upper() == "SILENT":
+            if kind == WORD and token_text.upper() == "SILENT":
                 pass
-            elif token.kind in (WORD, PNAME) and name_part(token).upper().startswith("SILENT"):
+            elif kind in (WORD, PNAME) and name_part(token).upper().startswith("SILENT"):
                 scan.run_together.append(token)
                 expecting_target = False
             else:
                 scan.service_targets.append(token)
                 expecting_target = False
-        elif token.kind == WORD and token.text.upper() == "SERVICE":
-            expecting_target = True
-        elif token.kind in (WORD, PNAME) and not declaring:
-            parts = name_part(token).split(".")
-            if any(_SERVICE_START.match(part) for part in parts):
-                scan.run_together.append(token)
-            if token.depth == 0 and any(part.upper().startswith("LOAD") for part in parts):
-                scan.loads.append(token)
+        elif kind == WORD:
+            if token_text.upper() == "SERVICE":
+                expecting_target = True
+            else:
+                _keywords_within(scan, token, token_text, depth)
+        elif kind == PNAME:
+            declaring = token_text.endswith(":") and prev is not None and prev.text.upper() == "PREFIX"
+            if not declaring:
+                _keywords_within(scan, token, token_text.partition(":")[0], depth)
+        elif kind == IRI and prev is not None:
+            _declaration(scan, prev, prev2, token)
         prev2, prev = prev, token
+    scan.pattern_tokens = pattern_tokens
     if scan.pattern_tokens > MAX_PATTERN_TOKENS:
         raise TooComplex(
             f"the {what} holds {scan.pattern_tokens} tokens in its patterns and expressions; at most {MAX_PATTERN_TOKENS} are accepted",
@@ -121,6 +124,22 @@ def scan_sparql(text: str, *, what: str = "query") -> Scan:
             hint="split it into smaller parts (data blocks, such as INSERT DATA and VALUES, do not count)",
         )
     return scan
+
+
+def _keywords_within(scan: Scan, token: Token, name: str, depth: int) -> None:
+    """Record a word or a prefix (``name``) the engine could read as SERVICE run
+    together with more, or at the top level as LOAD, in any of its parts between dots."""
+    # An ASCII name that holds neither word, whatever the case, holds no such part:
+    # most names are let through without a regex.
+    if name.isascii():
+        lowered = name.lower()
+        if "service" not in lowered and (depth != 0 or "load" not in lowered):
+            return
+    parts = name.split(".")
+    if any(_SERVICE_START.match(part) for part in parts):
+        scan.run_together.append(token)
+    if depth == 0 and any(part.upper().startswith("LOAD") for part in parts):
+        scan.loads.append(token)
 
 
 def _in_prologue(token: Token) -> bool:
