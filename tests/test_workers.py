@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 
 from patrolkg.bounded import FEW
 from patrolkg.errors import ConfigError, NotAcceptable, QuerySyntaxError, QueryTimeout
-from patrolkg.execution import Limits, QueryRequest
+from patrolkg.execution import Limits, QueryRequest, inspect_query
 from patrolkg.settings import Settings
 from patrolkg.store import OxigraphStore, Store
 from patrolkg.web.app import create_app
-from patrolkg.workers import ProcessExecutor
+from patrolkg.workers import EntryCounts, ProcessExecutor
 
 HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . FILTER(STR(?x) < STR(?y)) }"
 
@@ -151,6 +151,27 @@ def test_a_walk_into_a_term_is_answered_by_the_server_only_while_the_term_has_fe
     finally:
         executor.close()
         store.close()
+
+
+def test_walks_into_a_term_are_counted_once_for_a_version_of_the_data(tmp_path: Path) -> None:
+    """EntryCounts keeps each walk's count for the data it counted, whichever query
+    walks it (so a new one is made for each version); what is left of the budget is the
+    same whether a walk was counted now or before."""
+    store = _filled(tmp_path / "store", size=3)
+    has, graph, term = ox.NamedNode("http://example.org/has"), ox.NamedNode("http://example.org/g"), ox.NamedNode("http://example.org/term")
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/{i}"), has, term, graph) for i in range(FEW // 2))
+    limits = Limits()
+    once = inspect_query("PREFIX e: <http://example.org/> SELECT ?m WHERE { ?m e:has e:term }", limits)
+    twice = inspect_query("PREFIX e: <http://example.org/> SELECT ?m WHERE { { ?m e:has e:term } UNION { ?m e:has e:term . ?m e:p ?o } }", limits)
+    thrice = inspect_query("SELECT * WHERE { { ?m <http://example.org/has> <http://example.org/term> } UNION { ?m <http://example.org/has> <http://example.org/term> } UNION { ?m <http://example.org/has> <http://example.org/term> } }", limits)
+    counts = EntryCounts(store)
+    assert counts.bounded(once) and counts.bounded(twice) and not counts.bounded(thrice), "FEW // 2 each time it is walked"
+    store.raw.extend(ox.Quad(ox.NamedNode(f"http://example.org/more-{i}"), has, term, graph) for i in range(FEW))
+    assert counts.bounded(once), "remembered for the data it was counted on"
+    again = EntryCounts(store)
+    assert not again.bounded(once), "counted again on the new data: more than FEW"
+    assert again.bounded(inspect_query("SELECT ?o WHERE { <http://example.org/term> ?p ?o }", limits)), "a walk out of a term needs no count"
+    store.close()
 
 
 def test_a_bounded_query_past_the_inline_budget_is_answered_whole_by_a_worker(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PatrolkgError, StoreError
 from ..execution import Limits, inspect_query
-from ..workers import bounded_in, execute_within, start_child
+from ..workers import EntryCounts, execute_within, start_child
 from .plain_get import HEAD_BYTES, SPARQL_TARGET, Head, read_head, response
 from .query_request import query_in_url
 
@@ -279,6 +279,7 @@ class _Reader:
         self.channel, self.commits, self.settings, self.loop = channel, commits, settings, loop
         self.store: OxigraphStore | None = None
         self.holds = -1  # commits the snapshot holds
+        self.counts: EntryCounts | None = None  # the walks into named terms counted in it
         self.asked_at: float | None = None  # when a snapshot was asked for, until it comes
         self.failed_at = -RETRY_SECONDS  # when the server last sent none
         self.waiting: set[_ReaderProtocol] = set()  # connections waiting for a snapshot
@@ -358,6 +359,7 @@ class _Reader:
                 self.failed_at = time.monotonic()
                 return
             self.holds = int(commits)
+            self.counts = EntryCounts(self.store)
             if not self.ready:
                 self.ready = True
                 self._send(b"r")
@@ -389,8 +391,8 @@ class _Reader:
         settings = self.settings
         try:
             request = query_in_url(head.target[len(SPARQL_TARGET):], head.accept, settings.base_iri)
-            assert self.store is not None  # fresh() said so
-            if request is None or request.text in self.overran or not bounded_in(self.store, inspect_query(request.text, settings.limits)):
+            assert self.store is not None and self.counts is not None  # fresh() said so
+            if request is None or request.text in self.overran or not self.counts.bounded(inspect_query(request.text, settings.limits)):
                 return None
             result = execute_within(self.store, request, settings.limits, settings.inline_budget, self.overran)
         except PatrolkgError:
