@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,17 @@ def choose(header: str | None, offered: Sequence[str]) -> str | None:
     Ties go to the server's order in ``offered``. A type is excluded by its most
     specific matching range having q=0.
     """
+    if len(header or "") <= _REMEMBERED_HEADER_CHARS:
+        return _choose_remembered(header, tuple(offered))
+    return _choose(header, offered)
+
+
+#: Accept headers up to this length are remembered with their choice (clients send
+#: the same few again and again).
+_REMEMBERED_HEADER_CHARS = 512
+
+
+def _choose(header: str | None, offered: Sequence[str]) -> str | None:
     ranges = parse_accept(header)
     best: tuple[float, int] | None = None
     chosen = None
@@ -85,3 +97,6 @@ def choose(header: str | None, offered: Sequence[str]) -> str | None:
         if best is None or key > best:
             best, chosen = key, media_type
     return chosen
+
+
+_choose_remembered = functools.lru_cache(maxsize=256)(_choose)
