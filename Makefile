@@ -50,8 +50,13 @@ soak: install
 	SOAK_REPORT=var/soak-report.json $(BIN)/python -m pytest -p no:cacheprovider -m soak tests/test_soak.py $(PYTEST_ARGS)
 
 # The full run takes about an hour; BENCH_ARGS passes options (python bench/run.py --help).
+# wrk (Debian's package) measures throughput; without it the Python client would be the limit.
 bench: install
 	$(BIN)/python -m pip install --quiet '.[bench]'
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (apt-get)"; \
+		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; } \
+		|| echo "wrk could not be installed: throughput will be measured with the Python client"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
