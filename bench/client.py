@@ -1,5 +1,7 @@
-"""A small load client: N concurrent workers on one httpx.AsyncClient, for a bounded
-time and a bounded count, recording the latency of every request.
+"""The load clients: N concurrent workers on one httpx.AsyncClient (warm-ups, and
+throughput where wrk is missing), one lean client sending each request to several
+servers in turn (the medians), and wrk (throughput); each for a bounded time and a
+bounded count, recording the latency of every request it can.
 
 Every loop here stops by itself: a phase ends when its duration or its request count
 is reached, and each request has its own timeout.
@@ -8,10 +10,12 @@ is reached, and each request has its own timeout.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -39,6 +43,7 @@ class Phase:
     client_cpu: float = 0.0  # share of one core the client itself used
     rows: int | None = None  # result size of the first answer
     counted: int | None = None  # successful requests, when they were counted but not timed (wrk)
+    client_per_request: float | None = None  # the client's CPU seconds per request (the lean client)
 
     @property
     def count(self) -> int:
@@ -131,33 +136,82 @@ def run_phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *, wo
     return asyncio.run(_phase(endpoint, text, graph, workers=workers, seconds=seconds, max_requests=max_requests, timeout=timeout, first=first))
 
 
-async def _paired(endpoints: list[Endpoint], text: Callable[[int], str], graph: bool, *, seconds: float, max_requests: int, timeout: float) -> dict[str, Phase]:
-    phases = {endpoint.name: Phase() for endpoint in endpoints}
-    deadline = time.perf_counter() + seconds
-    failed: set[str] = set()
-    async with httpx.AsyncClient(trust_env=False) as client:
-        started = time.perf_counter()
-        index = 0
-        while time.perf_counter() < deadline and index < max_requests and len(failed) < len(endpoints):
-            # The same query on every server in turn, the order turned round each time,
-            # so that neither always runs just after the other.
-            for endpoint in endpoints if index % 2 == 0 else endpoints[::-1]:
-                if endpoint.name in failed:
-                    continue
-                if await _timed(client, endpoint, text(index), graph, timeout, phases[endpoint.name]):
-                    failed.add(endpoint.name)
-            index += 1
-        wall = time.perf_counter() - started
-    for phase in phases.values():
-        phase.wall = wall
-    return phases
+class _Connection:
+    """One kept-alive HTTP/1.1 connection to an endpoint, made with the standard
+    library's ``http.client``: about a tenth of what a request through httpx costs the
+    client, so that a median over one client is mostly the server's time. It is made
+    again after an error."""
+
+    def __init__(self, endpoint: Endpoint, graph: bool, timeout: float) -> None:
+        parts = urlsplit(endpoint.url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.headers = {"Accept": GRAPH_ACCEPT if graph else SELECT_ACCEPT}
+        self.timeout = timeout
+        self.http: http.client.HTTPConnection | None = None
+
+    def get(self, query: str) -> bytes:
+        if self.http is None:
+            self.http = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            self.http.request("GET", f"{self.path}?{urlencode({'query': query})}", headers=self.headers)
+            response = self.http.getresponse()
+            body = response.read()
+        except BaseException:
+            self.close()
+            raise
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {body[:300].decode('utf-8', 'replace')}")
+        return body
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+
+
+def _lean_timed(connection: _Connection, query: str, graph: bool, phase: Phase) -> bool:
+    """As :func:`_timed`, over ``connection``."""
+    started = time.perf_counter()
+    try:
+        body = connection.get(query)
+    except (OSError, http.client.HTTPException, RuntimeError) as error:
+        phase.errors.append(f"{type(error).__name__}: {error}"[:300])
+        return isinstance(error, TimeoutError)
+    phase.latencies.append(time.perf_counter() - started)
+    if phase.rows is None:
+        phase.rows = count_results(body, graph)
+    return False
 
 
 def run_paired_phase(endpoints: list[Endpoint], text: Callable[[int], str], graph: bool, *, seconds: float = 10.0, max_requests: int = 10_000, timeout: float = 60.0) -> dict[str, Phase]:
     """One client sends each query ``text(i)`` to every endpoint in turn (alternating
     the order) until ``seconds`` have passed: medians measured side by side, under the
-    same conditions of the machine, request for request. Phases by endpoint name."""
-    return asyncio.run(_paired(endpoints, text, graph, seconds=seconds, max_requests=max_requests, timeout=timeout))
+    same conditions of the machine, request for request (with one endpoint: the
+    one-client phase of a server measured alone). Phases by endpoint name."""
+    phases = {endpoint.name: Phase() for endpoint in endpoints}
+    connections = {endpoint.name: _Connection(endpoint, graph, timeout) for endpoint in endpoints}
+    failed: set[str] = set()
+    deadline = time.perf_counter() + seconds
+    cpu, started = time.process_time(), time.perf_counter()
+    index = 0
+    try:
+        while time.perf_counter() < deadline and index < max_requests and len(failed) < len(endpoints):
+            # The same query on every server in turn, the order turned round each time,
+            # so that neither always runs just after the other.
+            for endpoint in endpoints if index % 2 == 0 else endpoints[::-1]:
+                if endpoint.name not in failed and _lean_timed(connections[endpoint.name], text(index), graph, phases[endpoint.name]):
+                    failed.add(endpoint.name)  # the server is busy with it; do not pile more on
+            index += 1
+    finally:
+        for connection in connections.values():
+            connection.close()
+    wall, spent = time.perf_counter() - started, time.process_time() - cpu
+    sent = sum(len(p.latencies) + len(p.errors) for p in phases.values())
+    for phase in phases.values():
+        phase.wall = wall
+        phase.client_cpu = spent / wall if wall else 0.0
+        phase.client_per_request = spent / sent if sent else None
+    return phases
 
 
 WRK_REQUESTS = 2000  # distinct requests wrk cycles through
@@ -173,7 +227,6 @@ def wrk_binary() -> str | None:
 def _lua(endpoint: Endpoint, text: Callable[[int], str], graph: bool) -> str:
     """A wrk script sending ``text(0)``, ``text(1)``, ... in turn, as GET ?query=."""
     import json
-    from urllib.parse import urlencode, urlsplit
 
     path = urlsplit(endpoint.url).path
     targets = ",\n".join(json.dumps(f"{path}?{urlencode({'query': text(i)})}") for i in range(WRK_REQUESTS))
@@ -192,7 +245,6 @@ def run_wrk_phase(endpoint: Endpoint, text: Callable[[int], str], graph: bool, *
     import resource
     import subprocess
     import tempfile
-    from urllib.parse import urlsplit
 
     binary = wrk_binary()
     if binary is None:

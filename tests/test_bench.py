@@ -3,12 +3,15 @@ runs at a tiny scale, so it never rots. No test here asserts a timing."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import rdflib
@@ -21,6 +24,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 import generate  # noqa: E402
+from client import Endpoint, run_paired_phase  # noqa: E402
 import report  # noqa: E402
 from queries import query_mix  # noqa: E402
 from servers import tool  # noqa: E402
@@ -160,6 +164,99 @@ def test_the_peers_ran_or_say_why_not(tiny_run: tuple[str, dict], server: str, p
     # more in DESCRIBE).
     differing = {name for name, q in entry["queries"].items() if q["rows"] != ours[name]["rows"]}
     assert differing <= ({"describe", "event-reactions", "protests-of-approached", "cq06-fourth-patrol-officials", "cq07-protest-and-justification"} if server == "rdflib-endpoint" else set())
+
+
+class _Sparql(http.server.BaseHTTPRequestHandler):
+    """A stand-in SPARQL endpoint for the load clients: answers ``rows N`` with N rows,
+    ``fail`` with HTTP 500, and ``close`` with an answer that closes the connection;
+    keeps every query text it was sent."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the handler's name
+        query = parse_qs(urlsplit(self.path).query)["query"][0]
+        self.received.append(query)
+        found = re.search(r"rows (\d+)", query)
+        body = json.dumps({"head": {"vars": ["x"]}, "results": {"bindings": [{"x": {"type": "literal", "value": str(i)}} for i in range(int(found.group(1)) if found else 0)]}}).encode()
+        status = 500 if "fail" in query else 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        self.send_header("Content-Length", str(len(body)))
+        if "close" in query:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def endpoints() -> Iterator[list[tuple[Endpoint, type[_Sparql]]]]:
+    servers, found = [], []
+    for i in range(2):
+        handler: type[_Sparql] = type("Handler", (_Sparql,), {"received": []})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        found.append((Endpoint(f"s{i}", f"http://127.0.0.1:{server.server_address[1]}/sparql"), handler))
+    yield found
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_one_client_phase_sends_each_query_to_every_server_in_turn(endpoints: list[tuple[Endpoint, type[_Sparql]]]) -> None:
+    texts = ["SELECT * { ?s ?p 'é & # + %20' } # rows 3", "ASK {} # rows 2 close", "SELECT * {} # fail", "SELECT ?x {} # rows 5"]
+    phases = run_paired_phase([e for e, _ in endpoints], lambda i: texts[i % len(texts)], False, seconds=60, max_requests=8)
+    for endpoint, handler in endpoints:
+        phase = phases[endpoint.name]
+        # Every text arrived whole; the failure is an error, and the client went on
+        # after it and after the server closed its connection.
+        assert phase.count == 6 and len(phase.errors) == 2 and all("HTTP 500" in e for e in phase.errors)
+        assert phase.rows == 3 and phase.median is not None and phase.wall > 0
+        assert phase.client_per_request is not None and phase.client_per_request > 0
+        assert handler.received == [texts[i % len(texts)] for i in range(8)]
+
+
+def test_a_server_that_does_not_answer_in_time_is_given_no_more_requests(endpoints: list[tuple[Endpoint, type[_Sparql]]]) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    try:
+        late = Endpoint("late", f"http://127.0.0.1:{silent.getsockname()[1]}/sparql")
+        phases = run_paired_phase([endpoints[0][0], late], lambda i: "ASK {} # rows 1", False, seconds=3, max_requests=50, timeout=0.2)
+    finally:
+        silent.close()
+    assert phases["late"].count == 0 and len(phases["late"].errors) == 1 and "Timeout" in phases["late"].errors[0]
+    assert phases["s0"].count == 50  # the other server was asked on to the end
+
+
+def test_rdflib_endpoint_is_compared_by_throughput_where_both_were_measured() -> None:
+    def entry(median: float | None, throughput: float | None, status: str = "ok") -> dict:
+        if status != "ok":
+            return {"status": status, "timeout": 60.0}
+        return {"status": "ok", "sequential": {"median_ms": median}, "concurrent": {"throughput": throughput} if throughput else {}}
+
+    results = {
+        "config": {"concurrency": 4},
+        "queries": [{"name": n, "kind": "engine"} for n in ("short", "slow", "timed-out")],
+        "servers": {
+            "patrolkg": {"status": "ok", "queries": {"short": entry(1.6, 5000), "slow": entry(2000, 0.8), "timed-out": entry(5000, None)}},
+            "rdflib-endpoint": {"status": "ok", "queries": {"short": entry(2.7, 400), "slow": entry(15000, None), "timed-out": entry(None, None, "timeout")}},
+        },
+    }
+    row = next(r for r in report.targets(results) if r[0].startswith("every query"))
+    # short: 12.5× by throughput though 1.7× by median; slow: 7.5× by median (rdflib-endpoint's
+    # throughput unmeasured); timed-out: 12× at least, by the timeout.
+    assert row[1].startswith("2 of 3 by throughput (4 connections, the one-client median for 2 ")
+    assert "smallest gap slow 7.5× by median" in row[1] and "by the one-client median alone 1 of 3" in row[1]
+    assert row[2] == "missed"
+    results["servers"]["patrolkg"]["queries"]["slow"] = entry(1400, 0.8)
+    assert next(r for r in report.targets(results) if r[0].startswith("every query"))[2] == "met"
 
 
 def test_dates_stay_within_the_shapes_range_at_full_scale() -> None:

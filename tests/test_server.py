@@ -143,6 +143,53 @@ def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tm
     asyncio.run(scenario())
 
 
+#: About 30 ms on the bundle: over the 2 ms below which a query is answered in the server
+#: whoever else is connected, within half the inline budget the test sets.
+CROSS = "SELECT (COUNT(*) AS ?n) WHERE { ?a a ?b . ?c a ?d }"
+
+
+def test_a_query_cheap_only_for_a_lone_client_is_answered_on_its_connection_only_while_it_is_the_one(tmp_path: Path) -> None:
+    """A query a worker answered within half the inline budget, but over 2 ms, is
+    answered in the server while nothing else waits for it: on the connection when it
+    is the server's only one; through the app (which counts the requests in progress)
+    once another connection is open, since what that one sent may not be read yet."""
+    store = OxigraphStore(tmp_path / "store")
+    app = create_app(Settings.from_env({}, readers="0", inline_budget="2"), store=store, seed=True)
+    config = uvicorn.Config(app, http=guarded_protocol(5.0), log_level="warning", loop="asyncio")
+    config.load()
+    state = ServerState()
+    connections: list[GuardedProtocol] = []
+
+    def protocol() -> GuardedProtocol:
+        made = config.http_protocol_class(config=config, server_state=state, app_state={})
+        connections.append(made)  # type: ignore[arg-type]
+        return made  # type: ignore[return-value]
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            first = await _exchange(reader, writer, _get(CROSS))
+            (connection,) = connections
+            cycle = connection.cycle
+            assert first[0] == 200 and cycle is not None, "unknown: the app's, and a worker's"
+            services = app.state.services
+            workers = services.executor.answered_by_workers
+            assert (await _exchange(reader, writer, _get(CROSS)))[2] == first[2] and connection.cycle is cycle, "alone: on the connection"
+            other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(0.05)  # the server has taken the other connection
+            assert len(connections) == 2
+            assert (await _exchange(reader, writer, _get(CROSS)))[2] == first[2] and connection.cycle is not cycle, "not alone: the app's"
+            assert services.executor.answered_by_workers == workers, "which answered it in the server, the only request in progress"
+            other_writer.close()
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
 class _Lines(logging.Handler):
     """Formats each record as uvicorn's access log does; what fails to format is kept."""
 

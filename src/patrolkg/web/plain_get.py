@@ -1,9 +1,8 @@
 """A plain ``GET /sparql?query=...`` read and answered outside the ASGI app, straight on
 its connection. The server's connections (:mod:`patrolkg.web.server`) and its readers'
 (:mod:`patrolkg.web.readers`) are answered so when the answer can be made at once (a
-bounded query, or one known to take 2 ms at most while the server is not busy; a
-query that is only answered in the server while its client is alone goes to the app,
-which knows the requests in progress): what the app costs a request (uvicorn's
+bounded query, or one known to take 2 ms at most while the server is not busy, or
+one known to take a few ms while its connection is the server's only one): what the app costs a request (uvicorn's
 request cycle, a task, the ASGI messages, about 0.1 ms) is about what a lookup costs
 the engine.
 

@@ -113,9 +113,7 @@ class GuardedProtocol(HttpToolsProtocol):
             return False
         try:
             request = query_in_url(head.target[len(SPARQL_TARGET):], head.accept, services.settings.base_iri)
-            # Not alone: what other connections have sent is not read yet, so whether this
-            # request is the only one in progress is for the app to tell.
-            answer = None if request is None else services.executor.answer_now(request, alone=False)
+            answer = None if request is None else services.executor.answer_now(request, alone=self._alone())
         except PatrolkgError:
             return False  # the app answers it in its error shape
         except Exception:  # noqa: BLE001 - a bug: the app meets it again, answers 500 and logs it
@@ -132,6 +130,13 @@ class GuardedProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
         return True
+
+    def _alone(self) -> bool:
+        """Whether the request read now is the only one the server has: no other is in
+        progress and no other connection is open (what another sent may not be read
+        yet; a connection handed to a reader is not the server's)."""
+        state = self.server_state
+        return not state.tasks and len(state.connections) <= 1
 
     def on_message_begin(self) -> None:
         self._reading = True
