@@ -11,7 +11,6 @@ query runs past the timeout (for stores on disk).
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan
 from .sparql_lexer import NUMBER, WORD
 from .store import Store
 from .store.base import QueryResult
+from .memo import remembered_when_short
 
 __all__ = [
     "QueryRequest",
@@ -138,11 +138,10 @@ def inspect_query(text: str, limits: Limits) -> CheckedQuery:
 
     :raises ForbiddenOperation: see :func:`check_query`, as its other errors.
     """
-    if len(text) <= CACHED_TEXT_CHARS:
-        return _inspect_cached(text, limits.service_allowlist)
     return _inspect(text, limits.service_allowlist)
 
 
+@remembered_when_short(maxsize=1024, max_length=CACHED_TEXT_CHARS)
 def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
     scan = scan_sparql(text, what="query")
     if scan.first_keyword.startswith(UPDATE_KEYWORDS):
@@ -157,8 +156,6 @@ def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
     entries = None if endpoints else bounded_tokens(scan.tokens)
     return CheckedQuery(endpoints, entries is not None, "ORDER" in words or "GROUP" in words, limit, entries or ())
 
-
-_inspect_cached = functools.lru_cache(maxsize=1024)(_inspect)
 
 
 def check_query(text: str, limits: Limits) -> tuple[str, ...]:

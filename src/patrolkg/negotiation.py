@@ -10,10 +10,10 @@ True
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from .memo import remembered_when_short
 
 __all__ = ["MediaRange", "parse_accept", "choose"]
 
@@ -69,9 +69,7 @@ def choose(header: str | None, offered: Sequence[str]) -> str | None:
     Ties go to the server's order in ``offered``. A type is excluded by its most
     specific matching range having q=0.
     """
-    if len(header or "") <= _REMEMBERED_HEADER_CHARS:
-        return _choose_remembered(header, tuple(offered))
-    return _choose(header, offered)
+    return _choose(header, tuple(offered))
 
 
 #: Accept headers up to this length are remembered with their choice (clients send
@@ -79,6 +77,7 @@ def choose(header: str | None, offered: Sequence[str]) -> str | None:
 _REMEMBERED_HEADER_CHARS = 512
 
 
+@remembered_when_short(maxsize=256, max_length=_REMEMBERED_HEADER_CHARS)
 def _choose(header: str | None, offered: Sequence[str]) -> str | None:
     ranges = parse_accept(header)
     best: tuple[float, int] | None = None
@@ -98,5 +97,3 @@ def _choose(header: str | None, offered: Sequence[str]) -> str | None:
             best, chosen = key, media_type
     return chosen
 
-
-_choose_remembered = functools.lru_cache(maxsize=256)(_choose)

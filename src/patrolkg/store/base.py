@@ -19,6 +19,7 @@ from typing import IO, Protocol, Union, runtime_checkable
 import pyoxigraph as ox
 
 from ..errors import QuerySyntaxError
+from ..memo import remembered_when_short
 
 __all__ = ["Store", "QueryResult", "TripleStream", "query_has_dataset", "query_error_location", "syntax_error"]
 
@@ -161,8 +162,10 @@ _STRINGS_AND_COMMENTS = re.compile(
 _DATASET_CLAUSE = re.compile(r"(?<![\w:$?])FROM\s+(?:NAMED\s+)?(?:<|[A-Za-z_][\w.-]*:|:)", re.IGNORECASE)
 
 
+@remembered_when_short(maxsize=512, max_length=4096)
 def query_has_dataset(sparql: str) -> bool:
-    """Whether a query names its own dataset with FROM or FROM NAMED.
+    """Whether a query names its own dataset with FROM or FROM NAMED (remembered for
+    short texts: a query asked again is read once).
 
     >>> query_has_dataset("SELECT * FROM <http://e/g> WHERE { ?s ?p ?o }")
     True

@@ -5,7 +5,6 @@ the one query, its dataset and format parameters, and the headers of its answer.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from ..errors import ForbiddenOperation, NotAcceptable
 from ..execution import QueryRequest, QueryResponse
 from .errors import HttpError
 from .protocol import Pairs, form_pairs, graph_iris
+from ..memo import remembered_when_short
 
 __all__ = ["FORMAT_NAMES", "TRUNCATED_HEADER", "Operation", "answer_headers", "content_type_header", "media_types", "operation", "query_in_url", "query_request", "refuse_update"]
 
@@ -114,10 +114,7 @@ def query_in_url(query_string: bytes, accept: str | None, base_iri: str | None) 
 
     :raises PatrolkgError: for whatever the route would refuse before running anything.
     """
-    if len(query_string) <= REMEMBERED_URL_BYTES:
-        asked = _operation_in_url_remembered(query_string)
-    else:
-        asked = _operation_in_url(query_string)
+    asked = _operation_in_url(query_string)
     return None if asked is None else query_request(base_iri, asked, accept)
 
 
@@ -126,14 +123,13 @@ def query_in_url(query_string: bytes, accept: str | None, base_iri: str | None) 
 REMEMBERED_URL_BYTES = 4096
 
 
+@remembered_when_short(maxsize=512, max_length=REMEMBERED_URL_BYTES)  # at most 4 MB: the strings and their texts
 def _operation_in_url(query_string: bytes) -> Operation | None:
     pairs = form_pairs(query_string, "the query string")
     if all(key != "query" for key, _ in pairs):
         return None
     return operation(pairs)
 
-
-_operation_in_url_remembered = functools.lru_cache(maxsize=512)(_operation_in_url)  # at most 4 MB of texts
 
 
 def answer_headers(result: QueryResponse, *, max_rows: int, vary_origin: bool) -> dict[str, str]:
