@@ -31,6 +31,7 @@ from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan
 from .sparql_lexer import NUMBER, WORD
 from .store import Store
 from .store.base import QueryResult
+from . import query_templates
 from .memo import remembered_when_short
 
 __all__ = [
@@ -143,19 +144,25 @@ def inspect_query(text: str, limits: Limits) -> CheckedQuery:
 
 @remembered_when_short(maxsize=1024, max_length=CACHED_TEXT_CHARS)
 def _inspect(text: str, allowlist: tuple[str, ...]) -> CheckedQuery:
-    scan = scan_sparql(text, what="query")
-    if scan.first_keyword.startswith(UPDATE_KEYWORDS):
-        raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
-    endpoints = check_services(scan, allowlist)
-    top = [token for token in scan.tokens if token.depth == 0]
+    tokens = query_templates.same_but_iris(text)
+    if tokens is not None:  # read before with other IRIs: no SERVICE, no update
+        endpoints: tuple[str, ...] = ()
+    else:
+        scan = scan_sparql(text, what="query")
+        if scan.first_keyword.startswith(UPDATE_KEYWORDS):
+            raise ForbiddenOperation("SPARQL Update is not accepted by the query service (send updates to /update)")
+        endpoints = check_services(scan, allowlist)
+        tokens = scan.tokens
+        if not (scan.service_targets or scan.run_together or scan.loads):
+            query_templates.remember(text, tokens)
+    top = [token for token in tokens if token.depth == 0]
     words = [token.text.upper() if token.kind == WORD else "" for token in top]
     limit = None
     for index, word in enumerate(words[:-1]):
         if word == "LIMIT" and top[index + 1].kind == NUMBER and top[index + 1].text.isdigit():
             limit = int(top[index + 1].text)
-    entries = None if endpoints else bounded_tokens(scan.tokens)
+    entries = None if endpoints else bounded_tokens(tokens)
     return CheckedQuery(endpoints, entries is not None, "ORDER" in words or "GROUP" in words, limit, entries or ())
-
 
 
 def check_query(text: str, limits: Limits) -> tuple[str, ...]:

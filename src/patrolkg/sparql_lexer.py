@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from .errors import QuerySyntaxError, TooComplex
 
-__all__ = ["Token", "tokenize", "position", "name_part", "unescape_iri"]
+__all__ = ["Token", "tokenize", "position", "name_part", "unescape_iri", "IRIREF"]
 
 #: Token kinds.
 IRI, PNAME, BNODE, VAR, STRING, LANGTAG, NUMBER, WORD, PUNCT = "IRI", "PNAME", "BNODE", "VAR", "STRING", "LANGTAG", "NUMBER", "WORD", "PUNCT"
@@ -47,6 +47,8 @@ _SKIP = re.compile(r"(?:[ \t\r\n]+|#[^\r\n]*)+")
 # Each of these reads runs of plain characters between escapes (X*(?:EX*)*) rather than
 # one alternation per character: the same tokens, up to four times faster.
 _IRIREF = re.compile(r'<([^\x00-\x20<>"{}|^`\\]*(?:(?:\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})[^\x00-\x20<>"{}|^`\\]*)*)>')
+#: An IRIREF where ``<`` opens one (whether it does is the lexer's to tell).
+IRIREF = _IRIREF
 _NAME_RUN = re.compile(f"[{_BASE}][{_CHARS}.]*")
 _WORD = re.compile(f"[{_BASE}][{_U}0-9]*")
 _LOCAL = re.compile(f"(?:[{_U}:0-9]|{_PLX})[{_CHARS}.:]*(?:(?:{_PLX})[{_CHARS}.:]*)*")
