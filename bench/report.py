@@ -4,7 +4,6 @@ hand-written analysis around them survives a re-run."""
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 __all__ = ["BEGIN", "END", "render", "write", "targets"]
@@ -129,10 +128,11 @@ def _faster(results: dict, name: str) -> tuple[float, str] | None:
 
 
 def _client_cost(results: dict) -> float | None:
-    """The median CPU the one-client phases' client spent on a request, in µs."""
-    costs = [q["sequential"].get("client_us_per_request") for s in results.get("servers", {}).values() if s.get("status") == "ok" for q in s.get("queries", {}).values() if q.get("status") == "ok"]
-    costs = [c for c in costs if c]
-    return statistics.median(costs) if costs else None
+    """The CPU the one-client phase's client spent on an empty request, in µs (the
+    benchmark's memory sampling included)."""
+    floor = next((q["name"] for q in results.get("queries", []) if q["kind"] == "floor"), None)
+    q = _query(results, "patrolkg", floor) if floor else None
+    return q["sequential"].get("client_us_per_request") if q and q.get("status") == "ok" else None
 
 
 #: Oxigraph medians from which a query's time is mostly the engine's, not the request's.
@@ -270,7 +270,7 @@ def render(results: dict) -> str:
     how = "built by `patrolkg load`" if served.get("how") == "patrolkg load" else "built without the write path (`bench/workloads.py build`: the bundle, a bulk load, `materialize`), since `patrolkg load` did not finish at this size"
     out.append(f"- data: {served.get('size', 0):,} generated triples (`bench/generate.py`, seed {config.get('seed', 7)}) plus the bundle and the inferred graph: {servers.get('patrolkg', {}).get('quads') or served.get('quads') or '?'} quads, {how}; every server gets the same quads and a union default graph")
     cost = _client_cost(results)
-    lean = f", which spent a median {cost:.0f} µs of CPU on a request" if cost else ""
+    lean = f", which spent {cost:.0f} µs of CPU on an empty request" if cost else ""
     out.append(f"- queries: one warm-up, then one client (the standard library's `http.client`, one kept-alive connection to each server{lean}) sending each request to patrolkg and to the Oxigraph server in turn for {config.get('phase_seconds', '?')} s each (median, p99: side by side, under the same conditions), then {config.get('phase_seconds', '?')} s of {config.get('concurrency', '?')} concurrent connections on each (throughput, with {_load_client(results)}); rdflib-endpoint alone afterwards, with the same clients, but the Python client for throughput where one answer takes a good part of a phase (wrk counts only what arrives within it; the details say which); cells read `median (1 client) · throughput ({config.get('concurrency', '?')} connections)`")
     rd = servers.get("rdflib-endpoint", {})
     if rd.get("note"):

@@ -666,6 +666,41 @@ LONG = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . FILTER(?x != ?y) }
 LONG_COUNT = str(3000 * 3000 - 3000)
 
 
+def test_a_process_past_its_memory_is_replaced_once_none_of_its_workers_has_a_query(tmp_path: Path) -> None:
+    """Below the hard cap, a process past its memory serves on while another of its
+    workers is in a query, and is replaced once it has none: never two at once."""
+    store = _filled(tmp_path / "store")
+    executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1, hard_memory=2**62)
+    count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def scenario() -> None:
+        await executor.run(QueryRequest("ASK {}"))
+        assert executor.recycled == 1  # no other query: replaced at once
+        [first] = executor.pids()
+        long = asyncio.create_task(executor.run(QueryRequest(LONG, accept="text/csv")))
+        await asyncio.sleep(0.3)
+        for _ in range(2):
+            assert _count((await executor.run(count)).body) == "3000"
+            assert executor.recycled == 1 and executor.pids() == [first], "LONG is still running in it: it serves on"
+        assert _count((await long).body) == LONG_COUNT
+        assert executor.recycled == 2 and first not in executor.pids() and len(executor.pids()) == 1
+        assert not alive(first), "stopped as it was replaced"
+        assert executor.rerun == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        executor.close()
+        store.close()
+
+
 def test_the_workers_of_a_process_are_its_threads_unless_one_each_is_asked_for(tmp_path: Path) -> None:
     store = _filled(tmp_path / "store")
     count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
@@ -715,9 +750,9 @@ def test_a_query_whose_process_another_query_killed_is_run_again_and_answered(tm
         store.close()
 
 
-def test_a_process_past_its_memory_stops_once_its_last_query_is_answered(tmp_path: Path) -> None:
+def test_a_process_past_its_hard_memory_cap_stops_once_its_last_query_is_answered(tmp_path: Path) -> None:
     store = _filled(tmp_path / "store")
-    executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1)
+    executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1, hard_memory=1)
     count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
 
     def alive(pid: int) -> bool:

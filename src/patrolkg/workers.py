@@ -440,9 +440,11 @@ class ProcessExecutor:
 
     A worker process whose resident memory passed ``worker_memory`` bytes once a query of
     it was answered is replaced (the engine's caches of a store it has scanned whole,
-    and the heap a large answer left, start afresh): its workers take no more queries,
-    as many start in a new process, and it stops once its last query is answered; 0:
-    never.
+    and the heap a large answer left, start afresh) when none of its workers has a
+    query: it stops, and as many workers start in a new process, so that the two never
+    hold memory at once. Past ``hard_memory`` bytes (by default twice ``worker_memory``)
+    it is replaced at once: its workers take no more queries, as many start in a new
+    process, and it stops once its last query is answered. 0: never.
 
     :param store: the (writable) store on disk that the server commits to.
     """
@@ -459,6 +461,7 @@ class ProcessExecutor:
         alone_seconds: float | None = None,
         inline_share: float = INLINE_SHARE,
         worker_memory: int = 0,
+        hard_memory: int | None = None,
     ) -> None:
         if store.path is None:
             raise StoreError("the process executor needs a store on disk")
@@ -483,6 +486,7 @@ class ProcessExecutor:
         self.alone_seconds = max(self.cheap_seconds, min(inline_budget * ALONE_SHARE if alone_seconds is None else alone_seconds, inline_budget))
         self.inline_share = inline_share
         self.worker_memory = worker_memory
+        self.hard_memory = 2 * worker_memory if hard_memory is None else hard_memory
         #: Worker processes replaced for their memory so far; queries answered here, by
         #: workers, and run again because another query killed their worker's process.
         self.recycled = self.answered_here = self.answered_by_workers = self.rerun = 0
@@ -759,11 +763,12 @@ class ProcessExecutor:
         return status, payload
 
     def _too_big(self, host: _Process) -> bool:
-        """Whether ``host`` holds more memory than ``worker_memory`` (it is replaced)."""
+        """Whether ``host`` is to be replaced for its memory now (see the class): past
+        ``worker_memory`` with no query, or past ``hard_memory``."""
         if not self.worker_memory:
             return False
         resident = host.resident_bytes()
-        if resident is None or resident <= self.worker_memory:
+        if resident is None or resident <= self.worker_memory or (host.busy and resident <= self.hard_memory):
             return False
         self.recycled += 1
         log.info("a query worker process holding %.0f MB was replaced (PATROLKG_WORKER_MEMORY: %.0f MB)", resident / 1e6, self.worker_memory / 1e6)
