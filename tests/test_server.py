@@ -9,6 +9,7 @@ import logging
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -83,13 +84,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(head[0].split()[1]), headers, await reader.readexactly(int(headers["content-length"]))
 
 
-def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tmp_path: Path) -> None:
-    """A plain GET that the executor answers at once never reaches uvicorn's request
-    cycle (none is made on the connection); the same request with a header that keeps
-    it off that path gets the app's answer, equal but for the date; errors, and queries
-    that need a worker, go to the app on the same connection."""
-    store = OxigraphStore(tmp_path / "store")
-    app = create_app(Settings.from_env({}, readers="0"), store=store, seed=True)
+def _protocols(app: object) -> tuple[Callable[[], GuardedProtocol], list[GuardedProtocol]]:
+    """A factory of the server's connections to ``app`` (one uvicorn server state), and
+    the connections it made."""
     config = uvicorn.Config(app, http=guarded_protocol(5.0), log_level="warning", loop="asyncio")
     config.load()
     state = ServerState()
@@ -99,6 +96,18 @@ def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tm
         made = config.http_protocol_class(config=config, server_state=state, app_state={})
         connections.append(made)  # type: ignore[arg-type]
         return made  # type: ignore[return-value]
+
+    return protocol, connections
+
+
+def test_a_plain_get_is_answered_on_its_connection_as_the_app_would_answer_it(tmp_path: Path) -> None:
+    """A plain GET that the executor answers at once never reaches uvicorn's request
+    cycle (none is made on the connection); the same request with a header that keeps
+    it off that path gets the app's answer, equal but for the date; errors, and queries
+    that need a worker, go to the app on the same connection."""
+    store = OxigraphStore(tmp_path / "store")
+    app = create_app(Settings.from_env({}, readers="0"), store=store, seed=True)
+    protocol, connections = _protocols(app)
 
     async def scenario() -> None:
         async with app.router.lifespan_context(app):
@@ -155,15 +164,7 @@ def test_a_query_cheap_only_for_a_lone_client_is_answered_on_its_connection_only
     once another connection is open, since what that one sent may not be read yet."""
     store = OxigraphStore(tmp_path / "store")
     app = create_app(Settings.from_env({}, readers="0", inline_budget="2"), store=store, seed=True)
-    config = uvicorn.Config(app, http=guarded_protocol(5.0), log_level="warning", loop="asyncio")
-    config.load()
-    state = ServerState()
-    connections: list[GuardedProtocol] = []
-
-    def protocol() -> GuardedProtocol:
-        made = config.http_protocol_class(config=config, server_state=state, app_state={})
-        connections.append(made)  # type: ignore[arg-type]
-        return made  # type: ignore[return-value]
+    protocol, connections = _protocols(app)
 
     async def scenario() -> None:
         async with app.router.lifespan_context(app):

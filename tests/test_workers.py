@@ -673,13 +673,6 @@ def test_a_process_past_its_memory_is_replaced_once_none_of_its_workers_has_a_qu
     executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1, hard_memory=2**62)
     count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     async def scenario() -> None:
         await executor.run(QueryRequest("ASK {}"))
         assert executor.recycled == 1  # no other query: replaced at once
@@ -691,7 +684,7 @@ def test_a_process_past_its_memory_is_replaced_once_none_of_its_workers_has_a_qu
             assert executor.recycled == 1 and executor.pids() == [first], "LONG is still running in it: it serves on"
         assert _count((await long).body) == LONG_COUNT
         assert executor.recycled == 2 and first not in executor.pids() and len(executor.pids()) == 1
-        assert not alive(first), "stopped as it was replaced"
+        assert not _alive(first), "stopped as it was replaced"
         assert executor.rerun == 0
 
     try:
@@ -750,17 +743,18 @@ def test_a_query_whose_process_another_query_killed_is_run_again_and_answered(tm
         store.close()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_process_past_its_hard_memory_cap_stops_once_its_last_query_is_answered(tmp_path: Path) -> None:
     store = _filled(tmp_path / "store")
     executor = ProcessExecutor(store, Limits(timeout=60.0), workers=2, threads=2, inline_budget=0.0, worker_memory=1, hard_memory=1)
     count = QueryRequest("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept="text/csv")
-
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
     async def scenario() -> None:
         await executor.run(QueryRequest("ASK {}"))
@@ -770,9 +764,9 @@ def test_a_process_past_its_hard_memory_cap_stops_once_its_last_query_is_answere
         await asyncio.sleep(0.3)
         assert _count((await executor.run(count)).body) == "3000"
         assert executor.recycled == 2 and first not in executor.pids()  # out of service...
-        assert alive(first)  # ...but still answering LONG
+        assert _alive(first)  # ...but still answering LONG
         assert _count((await long).body) == LONG_COUNT
-        assert not alive(first)  # stopped once it answered
+        assert not _alive(first)  # stopped once it answered
         assert executor.rerun == 0 and executor.recycled == 2
         assert len(executor.pids()) == 1
 
