@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
+from . import query_templates
 from .bounded import Entry, bounded_tokens, within
 from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, ServiceFailed, StoreError
+from .memo import remembered_when_short
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
@@ -31,8 +33,6 @@ from .sparql_guard import UPDATE_KEYWORDS, check_services, refuse_endpoint, scan
 from .sparql_lexer import NUMBER, WORD
 from .store import Store
 from .store.base import QueryResult
-from . import query_templates
-from .memo import remembered_when_short
 
 __all__ = [
     "QueryRequest",

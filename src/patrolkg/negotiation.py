@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
 from .memo import remembered_when_short
 
 __all__ = ["MediaRange", "parse_accept", "choose"]
@@ -96,4 +97,3 @@ def _choose(header: str | None, offered: Sequence[str]) -> str | None:
         if best is None or key > best:
             best, chosen = key, media_type
     return chosen
-

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from ..errors import ForbiddenOperation, NotAcceptable
 from ..execution import QueryRequest, QueryResponse
+from ..memo import remembered_when_short
 from .errors import HttpError
 from .protocol import Pairs, form_pairs, graph_iris
-from ..memo import remembered_when_short
 
 __all__ = ["FORMAT_NAMES", "TRUNCATED_HEADER", "Operation", "answer_headers", "content_type_header", "media_types", "operation", "query_in_url", "query_request", "refuse_update"]
 
