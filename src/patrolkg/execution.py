@@ -23,7 +23,7 @@ import pyoxigraph as ox
 from . import query_templates
 from .bounded import Entry, bounded_tokens, within
 from .errors import ForbiddenOperation, NotAcceptable, QueryTimeout, ServiceFailed, StoreError
-from .memo import remembered_when_short
+from .memo import SHORT_TEXT_CHARS, remembered_when_short
 from .namespaces import PREFIXES
 from .negotiation import choose
 from .query import RESULTS_FORMATS
@@ -128,9 +128,8 @@ class CheckedQuery:
         return self.sorted and (self.limit is None or self.limit > max_rows)
 
 
-#: Queries up to this length are remembered once checked (services and dashboards
-#: send the same texts again and again).
-CACHED_TEXT_CHARS = 4096
+#: Queries up to this length are remembered once checked.
+CACHED_TEXT_CHARS = SHORT_TEXT_CHARS
 
 
 def inspect_query(text: str, limits: Limits) -> CheckedQuery:

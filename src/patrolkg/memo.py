@@ -20,7 +20,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["remembered_when_short"]
+__all__ = ["remembered_when_short", "SHORT_TEXT_CHARS"]
+
+#: Query texts up to this length are remembered once read (services and dashboards
+#: send the same texts again and again); longer ones are read each time.
+SHORT_TEXT_CHARS = 4096
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .memo import SHORT_TEXT_CHARS
 from .sparql_lexer import IRI, IRIREF, Token
 
 __all__ = ["remember", "same_but_iris", "forget", "MAX_TEMPLATES", "MAX_TEXT_CHARS"]
@@ -43,7 +44,7 @@ __all__ = ["remember", "same_but_iris", "forget", "MAX_TEMPLATES", "MAX_TEXT_CHA
 #: Templates kept (the oldest is forgotten first).
 MAX_TEMPLATES = 256
 #: Longer texts are not made templates of (nor looked up).
-MAX_TEXT_CHARS = 4096
+MAX_TEXT_CHARS = SHORT_TEXT_CHARS
 
 _TELLS_COMPARISON = re.compile(r"[#'()\[\]]")
 _new_token = tuple.__new__

@@ -19,7 +19,7 @@ from typing import IO, Protocol, Union, runtime_checkable
 import pyoxigraph as ox
 
 from ..errors import QuerySyntaxError
-from ..memo import remembered_when_short
+from ..memo import SHORT_TEXT_CHARS, remembered_when_short
 
 __all__ = ["Store", "QueryResult", "TripleStream", "query_has_dataset", "query_error_location", "syntax_error"]
 
@@ -162,7 +162,7 @@ _STRINGS_AND_COMMENTS = re.compile(
 _DATASET_CLAUSE = re.compile(r"(?<![\w:$?])FROM\s+(?:NAMED\s+)?(?:<|[A-Za-z_][\w.-]*:|:)", re.IGNORECASE)
 
 
-@remembered_when_short(maxsize=512, max_length=4096)
+@remembered_when_short(maxsize=512, max_length=SHORT_TEXT_CHARS)
 def query_has_dataset(sparql: str) -> bool:
     """Whether a query names its own dataset with FROM or FROM NAMED (remembered for
     short texts: a query asked again is read once).

@@ -2,9 +2,9 @@
 its connection. The server's connections (:mod:`patrolkg.web.server`) and its readers'
 (:mod:`patrolkg.web.readers`) are answered so when the answer can be made at once (a
 bounded query, or one known to take 2 ms at most while the server is not busy, or
-one known to take a few ms while its connection is the server's only one): what the app costs a request (uvicorn's
-request cycle, a task, the ASGI messages, about 0.1 ms) is about what a lookup costs
-the engine.
+one known to take a few ms while its connection is the server's only one): what the
+app costs a request (uvicorn's request cycle, a task, the ASGI messages, about 0.1 ms)
+is about what a lookup costs the engine.
 
 Only a head read whole here is taken: ``GET`` of ``/sparql?...`` in HTTP/1.1, with a
 ``Host``, no body, no ``Origin`` (CORS is the app's), no ``Expect`` or ``Upgrade``, no

@@ -131,7 +131,6 @@ def _operation_in_url(query_string: bytes) -> Operation | None:
     return operation(pairs)
 
 
-
 def answer_headers(result: QueryResponse, *, max_rows: int, vary_origin: bool) -> dict[str, str]:
     """The headers of a query's answer, but its length."""
     headers = {"Vary": "Accept, Origin" if vary_origin else "Accept"}
