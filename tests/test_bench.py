@@ -3,12 +3,14 @@ runs at a tiny scale, so it never rots. No test here asserts a timing."""
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import json
 import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,8 +28,9 @@ sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402
 from client import Endpoint, run_paired_phase  # noqa: E402
 import report  # noqa: E402
-from queries import query_mix  # noqa: E402
-from servers import tool  # noqa: E402
+from queries import BenchQuery, query_mix  # noqa: E402
+from servers import Server, tool  # noqa: E402
+from sessions import query_server  # noqa: E402
 
 ID = "https://w3id.org/patrolkg/id/"
 
@@ -173,10 +176,15 @@ class _Sparql(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     received: list[str] = []
+    #: Held while a query ``sleep S`` sleeps: one such query at a time, as rdflib-endpoint.
+    busy = threading.Lock()
 
     def do_GET(self) -> None:  # noqa: N802 - the handler's name
         query = parse_qs(urlsplit(self.path).query)["query"][0]
         self.received.append(query)
+        if slept := re.search(r"sleep ([\d.]+)", query):
+            with self.busy:
+                time.sleep(float(slept.group(1)))
         found = re.search(r"rows (\d+)", query)
         body = json.dumps({"head": {"vars": ["x"]}, "results": {"bindings": [{"x": {"type": "literal", "value": str(i)}} for i in range(int(found.group(1)) if found else 0)]}}).encode()
         status = 500 if "fail" in query else 200
@@ -233,6 +241,23 @@ def test_a_server_that_does_not_answer_in_time_is_given_no_more_requests(endpoin
         silent.close()
     assert phases["late"].count == 0 and len(phases["late"].errors) == 1 and "Timeout" in phases["late"].errors[0]
     assert phases["s0"].count == 50  # the other server was asked on to the end
+
+
+def test_a_server_slower_than_a_phase_is_given_time_by_patrolkg_median_and_one_request_per_client(endpoints: list[tuple[Endpoint, type[_Sparql]]], tmp_path: Path) -> None:
+    endpoint, handler = endpoints[0]
+    server = Server("one-at-a-time", [], 0, endpoint.url, "/sparql", tmp_path / "log")
+    mix = [BenchQuery("slow", "engine", "", "SELECT * {{}} # sleep 0.3 rows 1"), BenchQuery("late", "engine", "", "SELECT * {{}} # sleep 1 rows 1")]
+    args = argparse.Namespace(phase_seconds=0.1, concurrency=3, query_timeout=60.0)
+    # Waited for up to 12× patrolkg's median, past its own limit of 0.1 s: the slow
+    # query is answered (12 × 0.05 s), the late one times out (12 × 0.02 s).
+    results = query_server(server, mix, {}, args, timeout=0.1, budget=60, reference={"slow": 0.05, "late": 0.02})
+    slow, late = results["slow"], results["late"]
+    assert slow["status"] == "ok" and slow["sequential"]["count"] == 1
+    # One answer outlasts a phase: each of the three clients sent one request, queued.
+    assert slow["concurrent"]["count"] == 3 and slow["concurrent"]["client"] == "python" and slow["concurrent"]["errors"] == 0
+    assert "one request of each of the 3 clients" in slow["note"]
+    assert late["status"] == "timeout" and late["timeout"] == pytest.approx(0.24)
+    assert handler.received.count(mix[0].template.format()) == 4
 
 
 def test_rdflib_endpoint_is_compared_by_throughput_where_both_were_measured() -> None:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, statement_turtle
+from patrolkg.execution import Limits, inspect_query
 from patrolkg.web.plain_get import read_head
 
 SECRET = "d4" * 16
@@ -27,6 +28,8 @@ JAPAN = "https://w3id.org/patrolkg/id/state/japan"
 LOOKUP = f"SELECT ?p ?o WHERE {{ <{JAPAN}> ?p ?o }}"  # bounded: a reader answers it
 #: A walk into a term with few subjects: bounded on this store, so a reader answers it.
 MEMBERS = "SELECT ?member ?label WHERE { ?member <https://w3id.org/patrolkg/ontology#memberOf> <https://w3id.org/patrolkg/id/org/quad> ; <http://www.w3.org/2000/01/rdf-schema#label> ?label }"
+#: Not bounded (a scan of every owl:sameAs link), but quick on this store.
+CHEAP = 'SELECT ?entity ?item WHERE { ?entity <http://www.w3.org/2002/07/owl#sameAs> ?item FILTER (STRSTARTS(STR(?item), "http://www.wikidata.org/entity/")) }'
 JSON = "application/sparql-results+json"
 
 
@@ -157,6 +160,30 @@ def test_after_a_commit_a_readers_connections_wait_for_the_new_snapshot_and_stay
         assert ("http://www.w3.org/2000/01/rdf-schema#comment", "seen by readers") in rows
     after = _readers(server.url)
     assert after["handed_back"] == before["handed_back"], "the readers waited for a snapshot rather than hand their connections back"
+
+
+def test_a_reader_answers_a_query_the_workers_found_cheap_and_sees_later_writes(server: LiveServer) -> None:
+    assert not inspect_query(CHEAP, Limits()).bounded  # (a reader answers a bounded one anyway)
+    expected = _reference(server, CHEAP)
+    assert expected
+    own = _client(server.url)
+    for _ in range(3):  # by a worker, then in the server: quick on the data as it is
+        assert _rows(own.get("/sparql", params={"query": CHEAP}, headers={"Accept": JSON}).content) == expected
+    before = _readers(server.url)
+    connections = _connections(server, 6)
+    for connection in connections:
+        assert _rows(_get(connection, CHEAP).body) == expected  # type: ignore[attr-defined]
+    middle = _readers(server.url)
+    assert int(middle["connections"]) - int(before["connections"]) >= 2  # type: ignore[arg-type]
+    assert middle["handed_back"] == before["handed_back"], "the reader answered it itself"
+    # After a commit, the readers answer from a snapshot that holds it.
+    link = "http://www.wikidata.org/entity/Q999999999"
+    update = f"INSERT DATA {{ GRAPH <http://example.org/test-readers> {{ <{JAPAN}> <http://www.w3.org/2002/07/owl#sameAs> <{link}> }} }}"
+    written = own.post("/update", data={"update": update}, headers={"Authorization": "Bearer " + SECRET})
+    assert written.status_code in (200, 204), written.text
+    for connection in connections:
+        assert _rows(_get(connection, CHEAP).body) == sorted([*expected, (JAPAN, link)])  # type: ignore[attr-defined]
+        connection.close()
 
 
 def _exchange(server: LiveServer, requests: bytes, answers: int) -> list[tuple[int, bytes]]:

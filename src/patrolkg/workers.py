@@ -35,7 +35,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -47,7 +47,7 @@ from .execution import CheckedQuery, Limits, QueryRequest, QueryResponse, Thread
 from .results import NATIVE_BYTES
 from .store.oxigraph import OxigraphStore
 
-__all__ = ["EntryCounts", "SnapshotPublisher", "ProcessExecutor", "StagingRequest", "execute_within", "start_child"]
+__all__ = ["EntryCounts", "SnapshotPublisher", "ProcessExecutor", "StagingRequest", "execute_within", "remember", "start_child"]
 
 log = logging.getLogger("patrolkg.workers")
 
@@ -88,7 +88,9 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def _remember(memory: dict[K, V], key: K, value: V) -> None:
+def remember(memory: dict[K, V], key: K, value: V) -> None:
+    """Keep ``key`` in ``memory`` as its newest entry, forgetting the oldest past
+    :data:`REMEMBERED_TEXTS`."""
     memory.pop(key, None)  # the newest again
     memory[key] = value
     if len(memory) > REMEMBERED_TEXTS:
@@ -144,7 +146,7 @@ class EntryCounts:
         known = self._counts.get(entry)
         if known is None:
             known = self.store.count_matches(entry.predicates, entry.term, FEW)  # the count, or FEW + 1: more than any limit
-            _remember(self._counts, entry, known)
+            remember(self._counts, entry, known)
         return known
 
 
@@ -161,7 +163,7 @@ def execute_within(store: OxigraphStore, request: QueryRequest, limits: Limits, 
     try:
         return execute(store, request, limits, check=check, **options)
     except _OverBudget:
-        _remember(overran, request.text, None)
+        remember(overran, request.text, None)
         return None
 
 
@@ -500,6 +502,10 @@ class ProcessExecutor:
         #: Queries (text, dataset and format) a worker answered within
         #: ``alone_seconds``, with the snapshot it read and the seconds it took.
         self._cheap: dict[QueryRequest, tuple[Path, float]] = {}
+        #: Called with a query and the snapshot it was read from when a worker first
+        #: answers it there within ``cheap_seconds`` (the server's reader processes
+        #: answer it too, from that snapshot: :meth:`patrolkg.web.readers.Readers.share`).
+        self.on_cheap: Callable[[QueryRequest, Path], None] | None = None
         #: The walks into named terms counted since the last commit, and the commits
         #: the store had then.
         self._counts: tuple[int, EntryCounts] | None = None
@@ -673,17 +679,24 @@ class ProcessExecutor:
     def _learn(self, request: QueryRequest, checked: CheckedQuery, snapshot: Path, answer: QueryResponse) -> None:
         """Remember what a worker's answer says of its query for next time."""
         if answer.row_by_row:
-            _remember(self._row_by_row, request.text, None)
+            remember(self._row_by_row, request.text, None)
         if checked.whole_before_first_row(self.limits.max_rows):
             if answer.kind == "select" and answer.body_file is None and not answer.truncated and len(answer.body) < NATIVE_BYTES:
-                _remember(self._small, request.text, None)
+                remember(self._small, request.text, None)
             else:
                 self._small.pop(request.text, None)
         # A query that calls other endpoints is never answered here: their time is not ours.
         if answer.seconds <= self.alone_seconds and answer.body_file is None and not checked.endpoints:
-            _remember(self._cheap, request, (snapshot, answer.seconds))
+            known = self._cheap.get(request)
+            remember(self._cheap, request, (snapshot, answer.seconds))
+            if known is None or known[0] != snapshot or known[1] > self.cheap_seconds:
+                self._share_if_cheap(request, snapshot, answer.seconds)
         else:
             self._cheap.pop(request, None)
+
+    def _share_if_cheap(self, request: QueryRequest, snapshot: Path, seconds: float) -> None:
+        if seconds <= self.cheap_seconds and self.on_cheap is not None:
+            self.on_cheap(request, snapshot)
 
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
         """The answer to ``request``: :meth:`answer_now` if it can (unless ``inline`` is
@@ -795,6 +808,11 @@ class ProcessExecutor:
                 log.info("a query ran past %gs in the server and went to a worker: %.200s", self.inline_budget, request.text)
             else:
                 self.answered_here += 1
+                known = self._cheap.get(request)
+                if known is not None and answer.seconds < known[1]:  # (it was read here from the data that snapshot holds)
+                    self._cheap[request] = (known[0], answer.seconds)
+                    if known[1] > self.cheap_seconds:
+                        self._share_if_cheap(request, known[0], answer.seconds)
             return answer
         finally:
             ended = time.perf_counter()

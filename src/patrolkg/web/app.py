@@ -59,7 +59,9 @@ def _readers_for(executor: Executor, settings: Settings) -> Readers | None:
         log_level=logging.getLogger("patrolkg").getEffectiveLevel(),
         access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
     )
-    return Readers(executor.publisher, reader_settings, settings.readers)
+    readers = Readers(executor.publisher, reader_settings, settings.readers)
+    executor.on_cheap = readers.share
+    return readers
 
 
 def _compactor_for(store: Store, executor: Executor, settings: Settings) -> IdleCompactor | None:

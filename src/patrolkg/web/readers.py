@@ -6,9 +6,11 @@ other core waits. With ``PATROLKG_READERS`` = N, the server hands every (N+1)-th
 connection to one of N reader processes, and keeps the others.
 
 A reader answers on its connections only what it can answer alone, exactly as the
-server would: ``GET /sparql`` with a bounded query (:mod:`patrolkg.bounded`), read from
-the newest snapshot of the store (the one the query workers read) as long as no commit
-came after it. Anything else (another route or method, a query that is not bounded,
+server would: ``GET /sparql`` with a bounded query (:mod:`patrolkg.bounded`), or with
+one that a query worker answered within :data:`patrolkg.workers.CHEAP_SECONDS` on the
+same snapshot (the server tells its readers, :meth:`Readers.share`), read from the
+newest snapshot of the store (the one the query workers read) as long as no commit
+came after it. Anything else (another route or method, a query that is neither,
 a cross-origin request, a request the route would refuse, an answer past the inline
 budget, a snapshot behind the store) it hands back: the connection and the bytes read
 from it go to the server, which answers that request and keeps the connection.
@@ -20,8 +22,9 @@ back until the server has sent it a newer snapshot.
 
 Connections and messages travel over a ``SOCK_SEQPACKET`` socket pair per reader:
 ``c`` (server to reader, with a connection), ``s`` (reader: a snapshot, please;
-server: ``<commits> <path>``, or nothing when none can be made), ``r`` (reader: ready)
-and ``b`` + the bytes read (reader to server, with a connection handed back).
+server: ``<commits> <path>``, or nothing when none can be made), ``r`` (reader: ready),
+``b`` + the bytes read (reader to server, with a connection handed back) and ``k`` +
+a pickled ``(snapshot path, QueryRequest)`` (server to reader: a cheap query there).
 """
 
 from __future__ import annotations
@@ -30,16 +33,19 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PatrolkgError, StoreError
-from ..execution import Limits, inspect_query
-from ..workers import EntryCounts, execute_within, start_child
+from ..execution import Limits, QueryRequest, inspect_query
+from ..memo import SHORT_TEXT_CHARS
+from ..workers import EntryCounts, execute_within, remember, start_child
 from .plain_get import HEAD_BYTES, SPARQL_TARGET, Head, read_head, response
 from .query_request import query_in_url
 
@@ -118,6 +124,8 @@ class Readers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._template: GuardedProtocol | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        #: The cheap queries shared so far (newest last), and the snapshot of each.
+        self._shared: dict[QueryRequest, str] = {}
         self.handed_off = 0  # connections given to readers
         self.handed_back = 0  # ... and given back
 
@@ -230,9 +238,30 @@ class Readers:
             self._keep(asyncio.ensure_future(self._send_snapshot(handle)))
         elif kind == b"r":
             handle.ready = True
+            for request, snapshot in list(self._shared.items()):  # what it missed while it started
+                self._tell(handle, request, snapshot)
         else:
             for fd in fds:
                 os.close(fd)
+
+    def share(self, request: QueryRequest, snapshot: Path) -> None:
+        """Tell the readers that a query worker answered ``request`` cheaply from
+        ``snapshot`` (:attr:`patrolkg.workers.ProcessExecutor.on_cheap`): a reader
+        that reads that snapshot answers it from then on rather than hand it back.
+        A reader that starts later is told too. Best effort: a reader that misses it
+        hands the request back, as before."""
+        if len(request.text) > SHORT_TEXT_CHARS:
+            return
+        remember(self._shared, request, str(snapshot))
+        for handle in self._handles:
+            if handle.ready:
+                self._tell(handle, request, str(snapshot))
+
+    def _tell(self, handle: _Handle, request: QueryRequest, snapshot: str) -> None:
+        try:
+            handle.channel.send(b"k" + pickle.dumps((snapshot, request)))
+        except OSError:
+            pass  # behind, or gone (_on_message finds out)
 
     def _keep(self, task: asyncio.Future[Any]) -> None:
         self._tasks.add(task)
@@ -278,6 +307,7 @@ class _Reader:
     def __init__(self, channel: socket.socket, commits: Any, settings: ReaderSettings, loop: asyncio.AbstractEventLoop) -> None:
         self.channel, self.commits, self.settings, self.loop = channel, commits, settings, loop
         self.store: OxigraphStore | None = None
+        self.path = ""  # the snapshot's
         self.holds = -1  # commits the snapshot holds
         self.counts: EntryCounts | None = None  # the walks into named terms counted in it
         self.asked_at: float | None = None  # when a snapshot was asked for, until it comes
@@ -286,6 +316,8 @@ class _Reader:
         self.ready = False
         self.done: asyncio.Future[None] = loop.create_future()
         self.overran: dict[str, None] = {}
+        #: Queries a worker answered cheaply, and the snapshot it read (Readers.share).
+        self.cheap: dict[QueryRequest, str] = {}
         self.tasks: set[asyncio.Future[Any]] = set()
         self._date: tuple[int, list[tuple[bytes, bytes]]] = (0, [])
         self._access = logging.getLogger("uvicorn.access") if settings.access_log else None
@@ -307,6 +339,13 @@ class _Reader:
             task.add_done_callback(self.tasks.discard)
         elif data[:1] == b"s":
             self._open(data[1:].decode())
+        elif data[:1] == b"k":
+            try:
+                snapshot, request = pickle.loads(data[1:])  # (from the server that started this process)
+            except Exception:  # noqa: BLE001 - a message this reader cannot read is one it does without
+                return
+            if isinstance(request, QueryRequest):
+                remember(self.cheap, request, snapshot)
 
     async def _serve(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -358,7 +397,7 @@ class _Reader:
                 log.error("a reader cannot open the snapshot %s: %s", path, error)
                 self.failed_at = time.monotonic()
                 return
-            self.holds = int(commits)
+            self.holds, self.path = int(commits), path
             self.counts = EntryCounts(self.store)
             if not self.ready:
                 self.ready = True
@@ -392,7 +431,9 @@ class _Reader:
         try:
             request = query_in_url(head.target[len(SPARQL_TARGET):], head.accept, settings.base_iri)
             assert self.store is not None and self.counts is not None  # fresh() said so
-            if request is None or request.text in self.overran or not self.counts.bounded(inspect_query(request.text, settings.limits)):
+            if request is None or request.text in self.overran:
+                return None
+            if self.cheap.get(request) != self.path and not self.counts.bounded(inspect_query(request.text, settings.limits)):
                 return None
             result = execute_within(self.store, request, settings.limits, settings.inline_budget, self.overran)
         except PatrolkgError:
