@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from patrolkg.execution import Limits, QueryRequest, inspect_query
 from patrolkg.settings import Settings
 from patrolkg.store import OxigraphStore, Store
 from patrolkg.web.app import create_app
-from patrolkg.workers import EntryCounts, ProcessExecutor
+from patrolkg.workers import INLINE_SHARE, EntryCounts, ProcessExecutor, inline_share_for
 
 HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?x . ?b ?p ?y . FILTER(STR(?x) < STR(?y)) }"
 
@@ -281,6 +282,41 @@ def test_cheap_queries_go_to_the_workers_while_the_server_is_busy_but_bounded_on
         asyncio.run(scenario())
     finally:
         executor.close()
+        store.close()
+
+
+def test_the_server_is_never_busy_where_its_readers_take_the_other_cores(tmp_path: Path) -> None:
+    assert inline_share_for(0, cores=2) == INLINE_SHARE  # a core left for the workers
+    assert inline_share_for(1, cores=4) == INLINE_SHARE
+    assert inline_share_for(1, cores=2) == math.inf  # a hop to a worker would take from the reader's
+    assert inline_share_for(0, cores=1) == math.inf
+    store = _filled(tmp_path / "store", size=10)
+    count = QueryRequest(COUNT, accept="text/csv")
+
+    def left_to_the_workers(readers: int) -> int:
+        """Of a cheap query asked here for 0.3 s on end (all of the server's time)."""
+        executor = ProcessExecutor(store, Limits(timeout=5.0), workers=1, cheap_seconds=1.0, inline_share=inline_share_for(readers, cores=2))
+
+        async def scenario() -> int:
+            await executor.run(count)  # a worker answers: now known to be cheap
+            left, deadline = 0, time.monotonic() + 0.3
+            while time.monotonic() < deadline:
+                answer = executor.answer_now(count)
+                if answer is None:
+                    left += 1
+                else:
+                    assert _count(answer.body) == "10"
+            return left
+
+        try:
+            return asyncio.run(scenario())
+        finally:
+            executor.close()
+
+    try:
+        assert left_to_the_workers(0) > 0, "with a core to spare, a busy server hands it on"
+        assert left_to_the_workers(1) == 0, "with none, it answers every one"
+    finally:
         store.close()
 
 

@@ -21,7 +21,7 @@ from ..errors import StoreUnavailable
 from ..store import OxigraphStore, RemoteStore, Store, open_configured_store, store_limitations
 from ..submissions import Submissions
 from ..tokens import WriteTokens, expiring
-from ..workers import ProcessExecutor
+from ..workers import ProcessExecutor, inline_share_for
 from ..writes import Writer
 from . import sparql
 from .errors import install_error_handlers
@@ -41,7 +41,10 @@ def _executor_for(store: Store, settings: Settings) -> Executor:
     timeout, and which has no snapshots to hand to worker processes)."""
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.max_rows, service_allowlist=settings.service_allowlist)
     if isinstance(store, OxigraphStore) and store.path is not None:
-        return ProcessExecutor(store, limits, workers=settings.query_workers, threads=settings.worker_threads, inline_budget=settings.inline_budget, worker_memory=settings.worker_memory)
+        return ProcessExecutor(
+            store, limits, workers=settings.query_workers, threads=settings.worker_threads, inline_budget=settings.inline_budget,
+            inline_share=inline_share_for(settings.readers), worker_memory=settings.worker_memory,
+        )
     return ThreadExecutor(store, limits, workers=max(4, settings.query_workers))
 
 
