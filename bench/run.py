@@ -216,7 +216,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients in the throughput phase (default: 4)")
     parser.add_argument("--query-timeout", type=float, default=120.0, help="seconds a client waits for one answer (default: 120)")
     parser.add_argument("--rdflib-timeout", type=float, default=60.0, help="seconds to wait for one rdflib-endpoint answer; a timeout still bounds the ratio (default: 60)")
-    parser.add_argument("--rdflib-budget", type=float, default=1500.0, help="seconds for all of rdflib-endpoint's queries, restarts included (default: 1500)")
+    parser.add_argument("--rdflib-budget", type=float, default=1800.0, help="seconds for all of rdflib-endpoint's queries, restarts included (default: 1800)")
     parser.add_argument("--rdflib-load-cap", type=float, default=600.0, help="seconds rdflib-endpoint may take to load its data (default: 600)")
     parser.add_argument("--compact-after", type=float, default=30.0, help="patrolkg serve's PATROLKG_COMPACT_AFTER: seconds after the last submission before it compacts its store (default: 30, the server's own)")
     parser.add_argument("--submissions", type=int, default=30, help="100-triple submissions to time (default: 30)")

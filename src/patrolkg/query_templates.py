@@ -62,20 +62,30 @@ class _Template:
 
 _templates: dict[str, _Template] = {}
 _lock = threading.Lock()
+_Split = tuple[str, list[re.Match[str]]]
+#: The text split last, and its split: a text that is no template's is split to be
+#: looked up, then again to be remembered once read.
+_last_split: tuple[str | None, _Split | None] = (None, None)
 
 
-def _split(text: str) -> tuple[str, list[re.Match[str]]] | None:
+def _split(text: str) -> _Split | None:
     """The text with each IRI-like span replaced by a NUL (the key of its template),
     and the spans; None for a text that holds a NUL (the key would be ambiguous)."""
+    global _last_split
+    last, split = _last_split  # (one read: another thread may replace it meanwhile)
+    if last is text:
+        return split
     if "\0" in text:
         return None
     spans = list(IRIREF.finditer(text))
-    pieces, last = [], 0
+    pieces, end = [], 0
     for span in spans:
-        pieces.append(text[last : span.start()])
-        last = span.end()
-    pieces.append(text[last:])
-    return "\0".join(pieces), spans
+        pieces.append(text[end : span.start()])
+        end = span.end()
+    pieces.append(text[end:])
+    split = "\0".join(pieces), spans
+    _last_split = (text, split)
+    return split
 
 
 def remember(text: str, tokens: Sequence[Token]) -> None:
@@ -147,5 +157,7 @@ def _read_alike(before: str, now: str) -> bool:
 
 def forget() -> None:
     """Forget every template (for tests)."""
+    global _last_split
     with _lock:
         _templates.clear()
+        _last_split = (None, None)

@@ -105,8 +105,8 @@ def inline_share_for(readers: int, cores: int | None = None) -> float:
     core is left once the server and its readers have one each, else never busy. When
     the readers take the other cores, a query handed to a worker costs the machine more
     than answering it here (the hop, and a process more on the same cores): on two cores
-    with a reader, 15-70 % fewer answers a second under four clients for joins around
-    one entity; with no reader, 5-18 % more."""
+    with a reader, 15-40 % fewer answers a second under four clients for joins around
+    one entity; with no reader, 5-15 % more."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return INLINE_SHARE if cores > 1 + readers else math.inf
