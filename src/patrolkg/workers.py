@@ -706,13 +706,16 @@ class ProcessExecutor:
         if answer.seconds <= self.alone_seconds and answer.body_file is None and not checked.endpoints:
             known = self._cheap.get(request)
             remember(self._cheap, request, (snapshot, answer.seconds))
-            if known is None or known[0] != snapshot or known[1] > self.cheap_seconds:
-                self._share_if_cheap(request, snapshot, answer.seconds)
+            self._share_if_newly_cheap(request, snapshot, answer.seconds, known)
         else:
             self._cheap.pop(request, None)
 
-    def _share_if_cheap(self, request: QueryRequest, snapshot: Path, seconds: float) -> None:
-        if seconds <= self.cheap_seconds and self.on_cheap is not None:
+    def _share_if_newly_cheap(self, request: QueryRequest, snapshot: Path, seconds: float, known: tuple[Path, float] | None) -> None:
+        """Call :attr:`on_cheap` when ``request`` took ``seconds``, within
+        ``cheap_seconds``, on ``snapshot``, where what was ``known`` of it before did not
+        make it cheap there already."""
+        was_cheap = known is not None and known[0] == snapshot and known[1] <= self.cheap_seconds
+        if not was_cheap and seconds <= self.cheap_seconds and self.on_cheap is not None:
             self.on_cheap(request, snapshot)
 
     async def run(self, request: QueryRequest, *, inline: bool = True) -> QueryResponse:
@@ -828,8 +831,7 @@ class ProcessExecutor:
                 known = self._cheap.get(request)
                 if known is not None and answer.seconds < known[1]:  # (it was read here from the data that snapshot holds)
                     self._cheap[request] = (known[0], answer.seconds)
-                    if known[1] > self.cheap_seconds:
-                        self._share_if_cheap(request, known[0], answer.seconds)
+                    self._share_if_newly_cheap(request, known[0], answer.seconds, known)
             return answer
         finally:
             ended = time.perf_counter()
