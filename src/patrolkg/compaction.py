@@ -96,7 +96,8 @@ class IdleCompactor:
                     self._wake.wait(None if not self._dirty else self._due() - time.monotonic())
                 if self._closed:
                     return
-                pending, self._pending, self._dirty, self._running = self._pending, 0, False, True
+                # (running before not dirty: /health reads them without the lock)
+                self._running, pending, self._pending, self._dirty = True, self._pending, 0, False
             try:
                 self._compact(pending)
             finally:
