@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -201,6 +202,38 @@ def test_the_compactor_says_why_it_failed_and_tries_again_later(tmp_path: Path) 
             _until(lambda: compactor.compactions == 1)  # after twice the pause, by itself
             assert "problem" not in compactor.stats() and compactor.pending == 0 and compactor.failures == 0
             assert store.triple_count(G) == 6600
+        finally:
+            compactor.close()
+            store.close()
+
+
+def test_nothing_to_merge_right_after_a_failure_is_checked_once_more_later(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """After a failure, "nothing to merge" may be RocksDB refusing merges since one of
+    its own met the full disk (it says nothing until it recovers): the compactor looks
+    once more, ``recheck_seconds`` later, and only then calls the commits compacted.
+    Here the store really is compact, so both looks find nothing to merge."""
+    def rechecks() -> int:
+        return sum("looked at again" in record.getMessage() for record in caplog.records)
+
+    with tmpfs(tmp_path / "disk", 64) as disk, caplog.at_level(logging.INFO, logger="patrolkg.store"):
+        store = OxigraphStore(disk / "store", min_free_bytes=0)
+        compactor = IdleCompactor(store, 0.2, recheck_seconds=1.5)
+        try:
+            _until(lambda: not compactor._dirty and not compactor.stats()["running"])
+            _base(store)
+            _commits(store, 0, 1, size=200)
+            assert store.compact() is True  # compact before the compactor's turn
+            filler = fill(disk, leave=1024)
+            compactor.wrote()
+            _until(lambda: compactor.failures >= 1)
+            filler.unlink()
+            # (pending again from the retry that found nothing until the look once more)
+            _until(lambda: compactor.failures == 0 and compactor.pending == 0 and not compactor.stats()["running"] and rechecks() == 1)
+            attempts = compactor.attempts
+            time.sleep(2.0)
+            assert compactor.attempts == attempts and rechecks() == 1, "looked once more, not again and again"
+            assert compactor.compactions == 0 and "problem" not in compactor.stats()
+            assert store.triple_count(G) == 5200
         finally:
             compactor.close()
             store.close()

@@ -443,7 +443,7 @@ def serve(store_dir: Path | None, host: str, port: int, no_seed: bool, log_level
     try:
         app = create_app(settings, store=store, seed=not no_seed)
         click.echo(f"patrolkg {__version__} serving {settings.store_url or settings.store} on http://{host}:{port}/", err=True)
-        server.run(app, host=host, port=port, client_timeout=settings.client_timeout, log_level=log_level)
+        server.run(app, host=host, port=port, client_timeout=settings.client_timeout, keep_alive=settings.keep_alive, log_level=log_level)
     finally:
         store.close()
 

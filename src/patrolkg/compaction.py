@@ -30,6 +30,10 @@ log = logging.getLogger("patrolkg.store")
 LATEST_FACTOR = 10
 #: Seconds at most between attempts while compaction keeps failing (a full disk).
 RETRY_CAP = 3600.0
+#: Seconds before a compaction that found nothing to merge right after a failed one
+#: is tried once more (twice the pause at which RocksDB retries its recovery from a
+#: full disk; see :meth:`IdleCompactor._compact`).
+RECHECK_SECONDS = 10.0
 
 
 class IdleCompactor:
@@ -38,13 +42,17 @@ class IdleCompactor:
     :param idle_seconds: seconds without a write before compacting; 0 never compacts.
     :param on_compacted: called after each compaction that changed the store's files
         (the server makes its next snapshot for the query workers from them).
+    :param recheck_seconds: see :data:`RECHECK_SECONDS`.
     """
 
-    def __init__(self, store: OxigraphStore, idle_seconds: float, *, on_compacted: Callable[[], None] | None = None) -> None:
-        self.store, self.idle_seconds = store, idle_seconds
+    def __init__(self, store: OxigraphStore, idle_seconds: float, *, on_compacted: Callable[[], None] | None = None,
+                 recheck_seconds: float = RECHECK_SECONDS) -> None:
+        self.store, self.idle_seconds, self.recheck_seconds = store, idle_seconds, recheck_seconds
         self.on_compacted = on_compacted or (lambda: None)
         #: Compactions that merged files, and failures since the last one that worked.
         self.compactions = self.failures = 0
+        #: Compactions tried (whatever they found or met).
+        self.attempts = 0
         #: Seconds the last compaction took.
         self.last_seconds: float | None = None
         #: Why the last compaction failed, until one succeeds.
@@ -105,6 +113,7 @@ class IdleCompactor:
 
     def _compact(self, pending: int) -> None:
         started = time.perf_counter()
+        self.attempts += 1
         try:
             changed = self.store.compact()
         except StoreError as error:
@@ -114,16 +123,21 @@ class IdleCompactor:
             # RETRY_CAP): a disk that stays full is not told so every pause.
             delay = min(RETRY_CAP, self.idle_seconds * 2 ** min(self.failures, 20))
             log.warning("%s; tried again in %.0fs (%s)", error.message, delay + self.idle_seconds, error.hint)
-            with self._wake:
-                self._first = self._last = time.monotonic() + delay
-                self._dirty = True
-                self._pending += pending
+            self._again(pending, delay)
             return
         except Exception:  # a bug: logged, and the server goes on uncompacted
             log.exception("compacting the store failed")
             return
-        self.problem, self.failures = None, 0
+        after_failure, self.problem, self.failures = self.failures > 0, None, 0
         if not changed:
+            if after_failure:
+                # Nothing merged right after a failure: either
+                # RocksDB merged them itself meanwhile, or its own merge met the full
+                # disk too, after which it refuses merges without a word (pyoxigraph's
+                # optimize returns no error) until its recovery, retried every few
+                # seconds, sees the space back. Once more, later, to tell them apart.
+                log.info("nothing to merge right after a failed compaction: looked at again in %.0fs", self.recheck_seconds)
+                self._again(pending, max(self.recheck_seconds - self.idle_seconds, 0.0))
             return  # it was compact already
         self.last_seconds = time.perf_counter() - started
         self.compactions += 1
@@ -132,6 +146,13 @@ class IdleCompactor:
             self.on_compacted()
         except Exception:
             log.exception("the store was compacted, but what follows a compaction failed")
+
+    def _again(self, pending: int, delay: float) -> None:
+        """Compact the ``pending`` commits again ``delay`` seconds, and a pause, from now."""
+        with self._wake:
+            self._first = self._last = time.monotonic() + delay
+            self._dirty = True
+            self._pending += pending
 
     def close(self, wait: float = 5.0) -> None:
         """Stop compacting; a compaction under way is waited for up to ``wait`` seconds

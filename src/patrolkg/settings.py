@@ -149,6 +149,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", "PATROLKG_MAX_BODY_BYTES", "--max-body-bytes", "Largest request body accepted, in bytes (413 beyond).", _positive_int, 10 * 1024 * 1024),
     Setting("min_free_bytes", "PATROLKG_MIN_FREE_BYTES", "--min-free-bytes", "Free space, in bytes, the disk of a store on disk must keep: a write that would leave less is refused (503) before it reaches the engine.", _non_negative_int, 64 * 1024 * 1024),
     Setting("client_timeout", "PATROLKG_CLIENT_TIMEOUT", "--client-timeout", "Seconds a client may take to send a request's headers, or pause while sending its body, before its connection is closed.", _positive_float, 15.0),
+    Setting("keep_alive", "PATROLKG_KEEP_ALIVE", "--keep-alive", "Seconds an idle connection is kept open for its client's next request. Longer than clients keep theirs (httpx and Node's 4-5 s, aiohttp's 15 s), so that none sends a request on a connection the server is closing at that moment: the client would find it reset.", _positive_float, 75.0),
     Setting("query_workers", "PATROLKG_QUERY_WORKERS", "--query-workers", "Query workers: how many queries on a store on disk run at once, in worker processes (a process is killed and replaced when a query of it times out).", _positive_int, 2),
     Setting("worker_threads", "PATROLKG_WORKER_THREADS", "--worker-threads", "Query workers to a worker process, as threads reading one engine: a query that reads the whole store fills the engine's caches once per process, not once per worker. When a query kills its process, the others it had run again in another. 1: a process to each worker.", _positive_int, 2),
     Setting("worker_memory", "PATROLKG_WORKER_MEMORY", "--worker-memory", "Resident memory, in bytes, past which a worker process is replaced once a query of it is answered and none of its workers has a query, or at once past twice this (the engine's caches of a store it has read whole, and the heap a large answer left, start afresh). 0: never.", _non_negative_int, 128_000_000),
@@ -180,6 +181,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     min_free_bytes: int = 64 * 1024 * 1024
     client_timeout: float = 15.0
+    keep_alive: float = 75.0
     query_workers: int = 2
     worker_threads: int = 2
     worker_memory: int = 128_000_000

@@ -59,6 +59,7 @@ def _readers_for(executor: Executor, settings: Settings) -> Readers | None:
         vary_origin="*" not in settings.cors_origins,
         inline_budget=executor.inline_budget,
         client_timeout=settings.client_timeout,
+        keep_alive=settings.keep_alive,
         log_level=logging.getLogger("patrolkg").getEffectiveLevel(),
         access_log=logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO),
     )

@@ -61,8 +61,6 @@ log = logging.getLogger("patrolkg.web.readers")
 #: Largest message on a reader's socket pair: a request's head (at most HEAD_BYTES,
 #: plus what came with it) handed back.
 MESSAGE_BYTES = 1 << 20
-#: Seconds an idle keep-alive connection stays open (uvicorn's default, as the server).
-KEEP_ALIVE_SECONDS = 5.0
 #: After a commit, a reader's requests wait this long at most for a newer snapshot
 #: (the server makes one for its query workers too); past it, they go back to the server.
 WAIT_SECONDS = 1.0
@@ -82,6 +80,7 @@ class ReaderSettings:
     vary_origin: bool  # CORS restricted to some origins: answers vary by Origin
     inline_budget: float
     client_timeout: float
+    keep_alive: float  # seconds an idle connection stays open, as the server's
     log_level: int
     access_log: bool
 
@@ -520,7 +519,7 @@ class _ReaderProtocol(asyncio.Protocol):
                 self.transport.close()
                 return
         if not self.buffer:
-            self._arm(min(KEEP_ALIVE_SECONDS, self.reader.settings.client_timeout))
+            self._arm(self.reader.settings.keep_alive)  # idle: the next request may come
 
     def _hand_back(self) -> None:
         if self.transport is None:
