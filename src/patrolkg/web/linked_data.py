@@ -440,7 +440,7 @@ def void_document(request: Request, svc: Services = Depends(services)) -> Respon
     if media_type is None:
         return _not_acceptable(request, VOID_TYPES)
     endpoint_base = str(request.base_url).rstrip("/")
-    triples = void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base)
+    triples = svc.memo.get(svc.store, ("void", endpoint_base), lambda: void_description(svc.store, base_iri=svc.settings.base_iri, service_base=endpoint_base))
     return _rdf_response(triples, media_type, VOID_PREFIXES)
 
 

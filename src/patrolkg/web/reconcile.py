@@ -39,6 +39,7 @@ from ..nesting import check_json_depth
 from ..reconcile import Candidate, EntityIndex, Query, Record, normalize
 from ..records import SAME_AS, names_of, read_records
 from ..store import Store
+from ..store_memo import StoreMemo
 from . import openapi, pages
 from .errors import HttpError
 from .services import Services, services
@@ -249,15 +250,19 @@ def _candidate(candidate: Candidate, query: Query, names: Mapping[str, str], id_
     return found
 
 
-def _index(store: Store, id_space: str, properties: Sequence[str] = ()) -> tuple[EntityIndex, dict[str, str]]:
-    records, names = read_records(store, prefix=id_space, properties=properties)
-    return EntityIndex(records, names=names), names
+def _index(store: Store, id_space: str, properties: Sequence[str] = (), *, memo: StoreMemo | None = None) -> tuple[EntityIndex, dict[str, str]]:
+    """The index of the entities in ``id_space`` (kept in ``memo`` until the next commit)."""
+    def build() -> tuple[EntityIndex, dict[str, str]]:
+        records, names = read_records(store, prefix=id_space, properties=properties)
+        return EntityIndex(records, names=names), names
+
+    return build() if memo is None else memo.get(store, ("reconciliation index", id_space, tuple(properties)), build)
 
 
-def answer_batch(store: Store, queries: Mapping[str, Query], limits: Mapping[str, int], *, id_space: str) -> dict[str, Any]:
+def answer_batch(store: Store, queries: Mapping[str, Query], limits: Mapping[str, int], *, id_space: str, memo: StoreMemo | None = None) -> dict[str, Any]:
     """Answer a parsed batch: ``{id: {"result": [candidate, ...]}}``."""
     properties = sorted({pid for q in queries.values() for pid in q.properties})
-    index, names = _index(store, id_space, properties)
+    index, names = _index(store, id_space, properties, memo=memo)
     return {
         key: {"result": [_candidate(c, query, names, id_space) for c in index.search(query, limit=limits[key])]}
         for key, query in queries.items()
@@ -288,7 +293,7 @@ def _base_url(request: Request) -> str:
 
 async def _answer_batch(request: Request, svc: Services, text: str) -> Response:
     queries, limits = parse_batch(text, id_space=_id_space(svc))
-    data = await run_in_threadpool(answer_batch, svc.store, queries, limits, id_space=_id_space(svc))
+    data = await run_in_threadpool(answer_batch, svc.store, queries, limits, id_space=_id_space(svc), memo=svc.index_memo)
     return _json(request, data)
 
 
@@ -411,7 +416,7 @@ def _cursor(request: Request) -> int:
 
 @router.get("/suggest/entity", summary="Entities whose name starts with prefix", **_SUGGEST)
 def suggest_entity(request: Request, prefix: str = "", svc: Services = Depends(services)) -> Response:
-    index, names = _index(svc.store, _id_space(svc))
+    index, names = _index(svc.store, _id_space(svc), memo=svc.index_memo)
     id_space = _id_space(svc)
     forms = _entity_forms(prefix, id_space)
     found = [r for r in (index.get(f) for f in sorted(forms)) if r is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import Request
@@ -12,6 +12,7 @@ from ..compaction import IdleCompactor
 from ..execution import Limits, QueryRequest, QueryResponse
 from ..settings import Settings
 from ..store import Store
+from ..store_memo import StoreMemo
 from ..submissions import Submissions
 from ..tokens import WriteTokens
 from ..writes import Writer
@@ -52,6 +53,12 @@ class Services:
     #: The requests the server has begun and not yet answered (uvicorn's tasks, known
     #: from its first connection; None under a test client).
     in_progress: Sized | None = None
+    #: What pages compute from the whole store (VoID, the timeline), kept until the
+    #: next commit.
+    memo: StoreMemo = field(default_factory=StoreMemo)
+    #: The reconciliation index used last, kept until the next commit: one only (at a
+    #: million triples it holds some 100,000 entities in 400 MiB).
+    index_memo: StoreMemo = field(default_factory=lambda: StoreMemo(maxsize=1))
 
     def alone(self) -> bool:
         """Whether the request being answered is the only one in progress."""

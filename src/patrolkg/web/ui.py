@@ -295,7 +295,7 @@ def _query_page(request: Request, svc: Services = Depends(services)) -> HTMLResp
 
 @router.get("/timeline", name="timeline", response_class=HTMLResponse, tags=["ui"], responses=openapi.errors(503), summary="The joint patrols on a timeline")
 def _timeline_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
-    patrols = load_timeline(svc.store)
+    patrols = svc.memo.get(svc.store, "timeline", lambda: load_timeline(svc.store))
     jump = "".join(f'<li><a href="#patrol-{p.ordinal}">{p.ordinal}</a></li>' for p in patrols if p.ordinal is not None)
     main = f"""
 <section class="page-head">
