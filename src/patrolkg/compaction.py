@@ -131,11 +131,11 @@ class IdleCompactor:
         after_failure, self.problem, self.failures = self.failures > 0, None, 0
         if not changed:
             if after_failure:
-                # Nothing merged right after a failure: either
-                # RocksDB merged them itself meanwhile, or its own merge met the full
-                # disk too, after which it refuses merges without a word (pyoxigraph's
-                # optimize returns no error) until its recovery, retried every few
-                # seconds, sees the space back. Once more, later, to tell them apart.
+                # Nothing merged right after a failure: either RocksDB merged the
+                # files itself meanwhile, or its own merge met the full disk too, after
+                # which it refuses merges without a word (pyoxigraph's optimize returns
+                # no error) until its recovery, retried every few seconds, sees the
+                # space back. Once more, later, to tell them apart.
                 log.info("nothing to merge right after a failed compaction: looked at again in %.0fs", self.recheck_seconds)
                 self._again(pending, max(self.recheck_seconds - self.idle_seconds, 0.0))
             return  # it was compact already
