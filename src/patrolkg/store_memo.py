@@ -71,8 +71,3 @@ class StoreMemo:
                 with self._lock:
                     self._computing.pop(slot, None)
         return value
-
-    def clear(self) -> None:
-        """Forget every value."""
-        with self._lock:
-            self._values.clear()

@@ -250,16 +250,16 @@ def _candidate(candidate: Candidate, query: Query, names: Mapping[str, str], id_
     return found
 
 
-def _index(store: Store, id_space: str, properties: Sequence[str] = (), *, memo: StoreMemo | None = None) -> tuple[EntityIndex, dict[str, str]]:
+def _index(store: Store, id_space: str, properties: Sequence[str] = (), *, memo: StoreMemo) -> tuple[EntityIndex, dict[str, str]]:
     """The index of the entities in ``id_space`` (kept in ``memo`` until the next commit)."""
     def build() -> tuple[EntityIndex, dict[str, str]]:
         records, names = read_records(store, prefix=id_space, properties=properties)
         return EntityIndex(records, names=names), names
 
-    return build() if memo is None else memo.get(store, ("reconciliation index", id_space, tuple(properties)), build)
+    return memo.get(store, ("reconciliation index", id_space, tuple(properties)), build)
 
 
-def answer_batch(store: Store, queries: Mapping[str, Query], limits: Mapping[str, int], *, id_space: str, memo: StoreMemo | None = None) -> dict[str, Any]:
+def answer_batch(store: Store, queries: Mapping[str, Query], limits: Mapping[str, int], *, id_space: str, memo: StoreMemo) -> dict[str, Any]:
     """Answer a parsed batch: ``{id: {"result": [candidate, ...]}}``."""
     properties = sorted({pid for q in queries.values() for pid in q.properties})
     index, names = _index(store, id_space, properties, memo=memo)
